@@ -1,0 +1,3 @@
+from gans.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""`gans train | recipe | sample`: argument handling only; the work lives in the modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+from gans.errors import GansError
+
+EXIT_USAGE = 2
+
+
+def _train(args) -> int:
+    from gans.recipe import load_recipe
+    from gans.train import train
+
+    recipe = load_recipe(args.recipe, args.set)
+    run_dir = train(recipe, Path(args.out))
+    print(run_dir)
+    return 0
+
+
+def _recipe(args) -> int:
+    from gans import registry
+    from gans.recipe import dump, load_recipe
+
+    if args.list:
+        for title, table in (("generators", registry.GENERATORS),
+                             ("discriminators", registry.DISCRIMINATORS),
+                             ("losses", registry.LOSSES), ("datasets", registry.DATASETS)):
+            print(f"{title}: {', '.join(table.names())}")
+        return 0
+    if not args.recipe:
+        raise GansError("gans recipe needs a recipe file (gans recipe RECIPE.yaml) or --list")
+    print(dump(load_recipe(args.recipe, args.set)), end="")
+    return 0
+
+
+def _sample(args) -> int:
+    from gans.sampling import generate, load_generator, write_samples
+
+    if args.num < 1:
+        raise GansError(f"--num must be at least 1, got {args.num}")
+    if args.nrow is not None and args.nrow < 1:
+        raise GansError(f"--nrow must be at least 1, got {args.nrow}")
+    generator, _, weights = load_generator(Path(args.checkpoint), use_ema=not args.no_ema)
+    if weights == "raw" and not args.no_ema:
+        print("note: this checkpoint has no EMA generator (train.ema was 0); "
+              "sampling the trained generator", file=sys.stderr)
+    images = generate(generator, args.num, args.seed)
+    for path in write_samples(images, args.out, nrow=args.nrow, seed=args.seed)[-1:]:
+        print(path if args.num == 1 or not str(args.out).endswith("/")
+              else f"{args.num} images in {path.parent}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gans", description="Recipe-driven GAN training.")
+    from gans import __version__
+
+    parser.add_argument("--version", action="version", version=f"gans {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("train", help="train from a recipe; prints the run directory")
+    p.add_argument("recipe", help="recipe YAML file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override one recipe key (value parsed as YAML); repeatable")
+    p.add_argument("--out", default="runs", help="folder for runs (default: runs)")
+    p.set_defaults(run=_train)
+
+    p = commands.add_parser("recipe", help="print the resolved recipe, or --list the names")
+    p.add_argument("recipe", nargs="?", help="recipe YAML file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+    p.add_argument("--list", action="store_true",
+                   help="list registered generators, discriminators, losses and datasets")
+    p.set_defaults(run=_recipe)
+
+    p = commands.add_parser("sample", help="write images from a checkpoint")
+    p.add_argument("checkpoint", help="a .ckpt written by gans train")
+    p.add_argument("--num", type=int, default=64, help="number of images (default 64)")
+    p.add_argument("--out", required=True,
+                   help="FILE.png for a grid, or DIR/ for one PNG per image")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
+    p.add_argument("--nrow", type=int, default=None, help="images per grid row")
+    p.add_argument("--no-ema", action="store_true",
+                   help="sample the trained generator instead of its EMA copy")
+    p.set_defaults(run=_sample)
+    return parser
+
+
+def main(argv: Optional[list] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except GansError as exc:
+        print(f"gans {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"gans {args.command}: interrupted", file=sys.stderr)
+        return 130

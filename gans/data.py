@@ -1,0 +1,221 @@
+"""Datasets decoded once into uint8 tensors in memory, and the DataModule that batches them.
+
+Every source returns `Images(pixels uint8 (N, C, H, W), labels or None, description)` at the
+recipe's resolution and channel count; training normalises to [-1, 1] in the step, so the data
+path stays cheap and the same tensors feed FID's real statistics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision.transforms.v2 import functional as TF
+
+from gans.errors import GansError
+from gans.registry import DATASETS
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def cache_dir() -> Path:
+    """Where gans keeps what it derives (extracted data, Inception weights, real statistics)."""
+    return Path(os.environ.get("GANS_CACHE_DIR") or Path.home() / ".cache" / "gans")
+
+
+@dataclass
+class Images:
+    pixels: torch.Tensor  # uint8 (N, C, H, W)
+    labels: Optional[torch.Tensor]
+    description: str
+
+    def fingerprint(self) -> str:
+        """Changes whenever the decoded images change (content, order, size or count)."""
+        digest = hashlib.sha256(str(tuple(self.pixels.shape)).encode())
+        digest.update(self.pixels.contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+
+def load_images(data, split: Optional[str] = None) -> Images:
+    """The images a data section names, for `split` (default: the section's own)."""
+    source = DATASETS.get(data.name, where="key 'data.name'")
+    raw = source(root=data.root, split=split or data.split, resolution=data.resolution)
+    pixels = to_resolution(raw.pixels, data.resolution, data.channels)
+    labels = raw.labels
+    if data.limit is not None:
+        pixels = pixels[: data.limit]
+        labels = labels[: data.limit] if labels is not None else None
+    return Images(pixels.contiguous(), labels, raw.description)
+
+
+def to_resolution(pixels: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> square `resolution`, `channels`; centre crop keeps aspect."""
+    if pixels.size(1) != channels:
+        pixels = (pixels.expand(-1, 3, -1, -1) if channels == 3
+                  else TF.rgb_to_grayscale(pixels[:, :3]))
+    h, w = pixels.shape[-2:]
+    if h != w:
+        pixels = TF.center_crop(pixels, [min(h, w)])
+    if pixels.size(-1) != resolution:
+        chunks = [TF.resize(c, [resolution, resolution], antialias=True)
+                  for c in pixels.split(4096)]
+        pixels = torch.cat(chunks)
+    return pixels
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+@DATASETS.register("fashion-mnist")
+def fashion_mnist(root: Optional[str], split: str, resolution: int) -> Images:
+    """Looks in data.root, then the Debian package, then downloads (when online)."""
+    from torchvision.datasets import FashionMNIST
+
+    tried = []
+    for candidate in ([Path(root).expanduser()] if root else []) + [DEBIAN_FASHION_MNIST]:
+        found = _idx_root(candidate)
+        if found is not None:
+            ds = FashionMNIST(str(found), train=split == "train", download=False)
+            return Images(ds.data.unsqueeze(1), ds.targets, f"Fashion-MNIST {split} ({candidate})")
+        tried.append(str(candidate))
+    target = Path(root).expanduser() if root else cache_dir() / "datasets"
+    try:
+        ds = FashionMNIST(str(target), train=split == "train", download=True)
+    except Exception as exc:  # torchvision raises several types for "no network"
+        raise GansError(
+            f"Fashion-MNIST not found in {' or '.join(tried) or '(no data.root set)'} and the "
+            f"download to {target} failed ({exc.__class__.__name__}); install the Debian package "
+            f"(apt-get install dataset-fashion-mnist), or put the four idx files in a folder "
+            f"and set data.root to it") from None
+    return Images(ds.data.unsqueeze(1), ds.targets, f"Fashion-MNIST {split} (downloaded)")
+
+
+def _idx_root(folder: Path) -> Optional[Path]:
+    """A root that torchvision's FashionMNIST reads without downloading, or None.
+
+    torchvision wants the idx files extracted under <root>/FashionMNIST/raw/; the Debian
+    package (and most mirrors) ship them gzipped, so those are extracted once into the cache.
+    """
+    if all((folder / "FashionMNIST" / "raw" / f).exists() for f in FASHION_MNIST_FILES):
+        return folder
+    for raw_dir in (folder, folder / "FashionMNIST" / "raw", folder / "raw"):
+        if all((raw_dir / f"{f}.gz").exists() for f in FASHION_MNIST_FILES):
+            key = hashlib.sha256(str(raw_dir.resolve()).encode()).hexdigest()[:12]
+            extracted = cache_dir() / "datasets" / f"fashion-mnist-{key}"
+            out = extracted / "FashionMNIST" / "raw"
+            if not all((out / f).exists() for f in FASHION_MNIST_FILES):
+                _extract_gz(raw_dir, out)
+            return extracted
+    return None
+
+
+def _extract_gz(src: Path, out: Path) -> None:
+    import gzip
+    import shutil
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in FASHION_MNIST_FILES:
+        tmp = out / f".{name}.tmp"
+        with gzip.open(src / f"{name}.gz", "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+        os.replace(tmp, out / name)
+
+
+def _torchvision_source(cls_name: str, label: str, split_arg):
+    def load(root: Optional[str], split: str, resolution: int) -> Images:
+        import torchvision.datasets as tvd
+
+        target = Path(root).expanduser() if root else cache_dir() / "datasets"
+        try:
+            ds = getattr(tvd, cls_name)(str(target), download=True, **split_arg(split))
+        except Exception as exc:
+            raise GansError(f"{label} is not in {target} and could not be downloaded "
+                            f"({exc.__class__.__name__}: {str(exc)[:80]}); put torchvision's "
+                            f"{cls_name} files under data.root or connect to the internet") from None
+        data = getattr(ds, "data", None)
+        if data is not None:
+            pixels = torch.as_tensor(data)
+            pixels = pixels.unsqueeze(1) if pixels.dim() == 3 else pixels.permute(0, 3, 1, 2)
+            labels = torch.as_tensor(getattr(ds, "targets", [])) if hasattr(ds, "targets") else None
+        else:
+            pixels = torch.stack([TF.pil_to_tensor(img.convert("RGB")) for img, _ in ds])
+            labels = None
+        return Images(pixels, labels, f"{label} {split}")
+
+    return load
+
+
+DATASETS.register("mnist")(_torchvision_source("MNIST", "MNIST", lambda s: {"train": s == "train"}))
+DATASETS.register("cifar10")(_torchvision_source("CIFAR10", "CIFAR-10",
+                                                 lambda s: {"train": s == "train"}))
+DATASETS.register("celeba")(_torchvision_source("CelebA", "CelebA", lambda s: {"split": s}))
+
+
+@DATASETS.register("folder")
+def image_folder(root: Optional[str], split: str, resolution: int) -> Images:
+    """Every image under data.root, recursively; other files are ignored. One split only."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    if not root:
+        raise GansError("data.name is folder but data.root is not set; "
+                        "pass --set data.root=DIR (a folder of images, searched recursively)")
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise GansError(f"data.root {folder} is not a folder; set data.root to a folder of images")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS
+                   and p.is_file())
+    images, skipped = [], 0
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                images.append(TF.pil_to_tensor(img.convert("RGB")))
+        except (OSError, UnidentifiedImageError, ValueError):
+            skipped += 1
+    if skipped:
+        warnings.warn(f"{folder}: skipped {skipped} unreadable image file(s)", stacklevel=2)
+    if not images:
+        raise GansError(f"data.root {folder} holds no readable image "
+                        f"({', '.join(IMG_EXTENSIONS)}); point data.root at your images")
+    # Folders mix sizes: each image is cropped and resized on its own so the stack is uniform.
+    pixels = torch.stack([TF.resize(TF.center_crop(t, [min(t.shape[-2:])]),
+                                    [resolution, resolution], antialias=True) for t in images])
+    return Images(pixels, None, f"folder {folder} ({len(images)} images)")
+
+
+# ----------------------------------------------------------------------------- DataModule
+
+
+class GANDataModule(pl.LightningDataModule):
+    """Shuffled uint8 batches of the training images; the step normalises them."""
+
+    def __init__(self, data, batch_size: int, seed: int = 0):
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+        self.seed = seed
+        self.images: Optional[Images] = None
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        if self.images is None:
+            self.images = load_images(self.data)
+        if len(self.images.pixels) < self.batch_size:
+            raise GansError(f"{self.images.description} has {len(self.images.pixels)} images, "
+                            f"fewer than train.batch_size={self.batch_size}; "
+                            f"lower train.batch_size or add images")
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(TensorDataset(self.images.pixels), batch_size=self.batch_size,
+                          shuffle=True, drop_last=True, generator=generator,
+                          num_workers=self.data.num_workers,
+                          persistent_workers=self.data.num_workers > 0)

@@ -1,0 +1,215 @@
+"""GANModule: the adversarial training step as a LightningModule with manual optimization.
+
+One batch is one discriminator update; every `train.n_critic`-th batch also updates the
+generator. Lightning's `global_step` counts optimizer steps of both networks, so
+`global_step = generator_steps * (n_critic + 1)` at every generator-step boundary; `g_step`
+reads the generator count from it, which makes it survive a resume with no state of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+from gans import losses
+from gans.recipe import Recipe, validate
+from gans.registry import DISCRIMINATORS, GENERATORS, LOSSES
+
+
+def build_networks(recipe: Recipe) -> tuple[nn.Module, nn.Module]:
+    data = {"channels": recipe.data.channels, "resolution": recipe.data.resolution}
+    g_spec, d_spec = dict(recipe.model.generator), dict(recipe.model.discriminator)
+    generator = GENERATORS.get(g_spec.pop("name"))(**data, **g_spec)
+    discriminator = DISCRIMINATORS.get(d_spec.pop("name"))(**data, **d_spec)
+    return generator, discriminator
+
+
+def ramped_ema(beta: float):
+    """EMA whose decay ramps up as (1 + n) / (10 + n) toward `beta`.
+
+    A fixed decay of 0.999 would keep the random initial weights in the average for thousands
+    of steps; the ramp lets a short run's EMA generator follow training from the start.
+    """
+
+    def update(ema: list, current: list, num_averaged: torch.Tensor) -> None:
+        if not ema[0].is_floating_point():  # BatchNorm's step counters: take the current value
+            torch._foreach_copy_(ema, current)
+            return
+        n = float(num_averaged)
+        decay = min(beta, (1.0 + n) / (10.0 + n))
+        torch._foreach_lerp_(ema, current, 1.0 - decay)
+
+    return update
+
+
+class GANModule(pl.LightningModule):
+    def __init__(self, recipe: dict):
+        super().__init__()
+        self.save_hyperparameters({"recipe": recipe})
+        self.recipe = validate(recipe, source="checkpoint recipe")
+        self.generator, self.discriminator = build_networks(self.recipe)
+        self.loss = LOSSES.get(self.recipe.loss.name)
+        self.automatic_optimization = False
+        train = self.recipe.train
+        self.g_ema: Optional[AveragedModel] = None
+        if train.ema > 0:
+            self.g_ema = AveragedModel(self.generator, multi_avg_fn=ramped_ema(train.ema),
+                                       use_buffers=True)
+            self.g_ema.requires_grad_(False)
+        seeded = torch.Generator().manual_seed(self.recipe.seed)
+        self.register_buffer("fixed_z", torch.randn(train.sample_grid, self.generator.latent_dim,
+                                                    generator=seeded), persistent=False)
+        self._images_at_last_log = 0
+        self._time_at_last_log: Optional[float] = None
+
+    # ------------------------------------------------------------------ counters
+
+    @property
+    def g_step(self) -> int:
+        """Generator updates done so far."""
+        return self.trainer.global_step // (self.recipe.train.n_critic + 1)
+
+    @property
+    def images_seen(self) -> int:
+        """Real images shown to the discriminator, summed over all processes."""
+        return (self.trainer.global_step * self.recipe.train.n_critic
+                // (self.recipe.train.n_critic + 1)) * self.recipe.train.batch_size * \
+            self.trainer.world_size
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The network to sample from: the EMA copy when there is one."""
+        return self.g_ema.module if self.g_ema is not None else self.generator
+
+    # ------------------------------------------------------------------ the step
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        (pixels,) = batch
+        real = pixels.to(self.dtype_for_data) / 127.5 - 1.0
+        opt_g, opt_d = self.optimizers()
+        n_critic = self.recipe.train.n_critic
+        g_update_now = self.trainer.global_step % (n_critic + 1) == n_critic - 1
+        log_now = g_update_now and (self.g_step + 1) % self.recipe.train.log_every == 0
+
+        z = torch.randn(real.size(0), self.generator.latent_dim, device=self.device)
+        with torch.set_grad_enabled(g_update_now):  # the one G forward serves D and G steps
+            fake = self.generator(z)
+
+        self.toggle_optimizer(opt_d)
+        d_loss, real_logits, fake_logits = self.discriminator_loss(real, fake.detach())
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        d_grad_norm = self._grad_norm(self.discriminator) if log_now else None
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        if not g_update_now:
+            return
+        self.toggle_optimizer(opt_g)
+        g_loss = self.loss.generator(self.discriminator(fake))
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        g_grad_norm = self._grad_norm(self.generator) if log_now else None
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+        if self.g_ema is not None:
+            self.g_ema.update_parameters(self.generator)
+
+        if log_now:
+            self.log_dict({
+                "loss/generator": g_loss.detach(), "loss/discriminator": d_loss.detach(),
+                "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean(),
+                "grad_norm/generator": g_grad_norm, "grad_norm/discriminator": d_grad_norm,
+                "lr/generator": opt_g.param_groups[0]["lr"],
+                "lr/discriminator": opt_d.param_groups[0]["lr"],
+            }, prog_bar=True)
+            self._log_progress()
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor):
+        """The discriminator objective with its regularizers; returns (loss, D(x), D(G(z)))."""
+        r1_gamma = self.recipe.loss.r1_gamma
+        if r1_gamma > 0:
+            real = real.detach().requires_grad_(True)
+        real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(fake)
+        loss = self.loss.discriminator(real_logits, fake_logits)
+        if r1_gamma > 0:
+            loss = loss + 0.5 * r1_gamma * losses.r1_penalty(real, real_logits)
+        if self.loss.gradient_penalty:
+            loss = loss + self.recipe.loss.gp_weight * losses.gradient_penalty(
+                self.discriminator, real.detach(), fake)
+        return loss, real_logits, fake_logits
+
+    @property
+    def dtype_for_data(self) -> torch.dtype:
+        return next(self.generator.parameters()).dtype
+
+    @staticmethod
+    def _grad_norm(network: nn.Module) -> torch.Tensor:
+        grads = [p.grad for p in network.parameters() if p.grad is not None]
+        return torch.nn.utils.get_total_norm(grads)
+
+    def _log_progress(self) -> None:
+        """Images per second since the last log, and kimg; both for the bar and TensorBoard."""
+        now, seen = time.perf_counter(), self.images_seen
+        if self._time_at_last_log is not None and now > self._time_at_last_log:
+            rate = (seen - self._images_at_last_log) / (now - self._time_at_last_log)
+            self.log("images_per_sec", rate, prog_bar=True)
+        self._time_at_last_log, self._images_at_last_log = now, seen
+        self.log("kimg", seen / 1000.0)
+        self.log("g_step", float(self.g_step + 1))
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        train = self.recipe.train
+        at_boundary = self.trainer.global_step % (train.n_critic + 1) == 0
+        if at_boundary and self.g_step % train.sample_every == 0:
+            self.write_samples()
+
+    def on_train_end(self) -> None:
+        if self.g_step % self.recipe.train.sample_every != 0:
+            self.write_samples()
+
+    # ------------------------------------------------------------------ samples
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
+        network = self.sampling_generator if use_ema else self.generator
+        was_training = network.training
+        network.eval()
+        try:
+            return network(z)
+        finally:
+            network.train(was_training)
+
+    def write_samples(self) -> None:
+        """A grid from the fixed z: into samples/ and TensorBoard (rank zero only)."""
+        if not self.trainer.is_global_zero:
+            return
+        from torchvision.utils import make_grid, save_image
+
+        images = self.generate(self.fixed_z.to(self.device)).float().cpu()
+        grid = make_grid(images, nrow=int(len(images) ** 0.5), normalize=True, value_range=(-1, 1))
+        if self.trainer.log_dir:
+            out = Path(self.trainer.log_dir) / "samples"
+            out.mkdir(parents=True, exist_ok=True)
+            save_image(grid, out / f"step_{self.g_step:07d}.png")
+        logger = self.logger
+        if logger is not None and hasattr(logger.experiment, "add_image"):
+            logger.experiment.add_image("samples", grid, self.g_step)
+
+    # ------------------------------------------------------------------ optimizers
+
+    def configure_optimizers(self):
+        def adam(params, section):
+            return torch.optim.Adam(params, lr=section.lr, betas=tuple(section.betas),
+                                    weight_decay=section.weight_decay)
+
+        optim = self.recipe.optim
+        return [adam(self.generator.parameters(), optim.generator),
+                adam(self.discriminator.parameters(), optim.discriminator)]

@@ -1,0 +1,371 @@
+"""YAML recipe -> validated `Recipe`.
+
+A recipe is plain data. Loading merges `extends:` bases, applies `--set a.b=c` overrides, then
+checks every key against the dataclasses below (types, ranges, registered names, constructor
+and Trainer signatures). Every problem is a one-line `GansError` naming the file, the key and
+what is allowed, raised before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+from gans.errors import GansError
+
+
+@dataclass
+class ModelSection:
+    generator: dict = field(default_factory=lambda: {"name": "dcgan"})
+    discriminator: dict = field(default_factory=lambda: {"name": "dcgan"})
+
+
+@dataclass
+class LossSection:
+    name: str = "non-saturating"
+    r1_gamma: float = 0.0  # weight of the R1 penalty on real images; 0 turns it off
+    gp_weight: float = 10.0  # gradient-penalty weight, used by losses that ask for one (wgan-gp)
+
+
+@dataclass
+class OptimizerSection:
+    lr: float = 2e-4
+    betas: list = field(default_factory=lambda: [0.5, 0.999])
+    weight_decay: float = 0.0
+
+
+@dataclass
+class OptimSection:
+    generator: OptimizerSection = field(default_factory=OptimizerSection)
+    discriminator: OptimizerSection = field(default_factory=OptimizerSection)
+
+
+@dataclass
+class DataSection:
+    name: str = "fashion-mnist"
+    root: Optional[str] = None  # where to look first (and download to, when online)
+    split: str = "train"
+    resolution: int = 32
+    channels: int = 1
+    limit: Optional[int] = None  # use only the first N images (quick experiments, tests)
+    num_workers: int = 0
+
+
+@dataclass
+class TrainSection:
+    steps: int = 2000  # generator updates
+    batch_size: int = 64
+    n_critic: int = 1  # discriminator updates (one batch each) per generator update
+    ema: float = 0.999  # EMA decay of the sampling generator; 0 turns EMA off
+    checkpoint_every: int = 500  # generator steps between writes of checkpoints/last.ckpt
+    sample_every: int = 250  # generator steps between fixed-z grids
+    sample_grid: int = 64  # images in each grid
+    log_every: int = 10  # generator steps between scalar logs
+
+
+@dataclass
+class MetricsSection:
+    fid_every: int = 0  # generator steps between FID evaluations; 0 turns tracking off
+    fid_num_fake: int = 1000
+    fid_num_real: int = 5000
+    fid_reference_split: str = "train"
+    fid_batch_size: int = 50
+    inception_weights: Optional[str] = None  # a local file in torch-fidelity's layout
+
+
+@dataclass
+class Recipe:
+    name: str = "run"
+    seed: int = 0
+    model: ModelSection = field(default_factory=ModelSection)
+    loss: LossSection = field(default_factory=LossSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    trainer: dict = field(default_factory=dict)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Trainer arguments that the recipe owns elsewhere: setting them in `trainer:` would fight it.
+TRAINER_KEYS_OWNED = {
+    "max_steps": "train.steps",
+    "max_epochs": "train.steps",
+    "logger": "the run directory (--out)",
+    "callbacks": "train.checkpoint_every / train.sample_every",
+    "default_root_dir": "--out",
+    "enable_checkpointing": "train.checkpoint_every",
+    "log_every_n_steps": "train.log_every",
+}
+
+POSITIVE_INTS = {
+    "train.steps", "train.batch_size", "train.n_critic", "train.checkpoint_every",
+    "train.sample_every", "train.sample_grid", "train.log_every", "data.resolution",
+    "metrics.fid_batch_size",
+}
+NON_NEGATIVE = {"loss.r1_gamma", "loss.gp_weight", "metrics.fid_every", "data.num_workers",
+                "optim.generator.weight_decay", "optim.discriminator.weight_decay"}
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_recipe(path: Union[str, Path], overrides: Optional[list] = None) -> Recipe:
+    """Read, merge and validate a recipe file; `overrides` are "a.b=c" strings."""
+    path = Path(path)
+    raw = _read_with_extends(path, seen=())
+    raw.setdefault("name", path.stem)
+    for item in overrides or []:
+        _apply_override(raw, item, path)
+    return validate(raw, source=str(path))
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise GansError(f"{path}: recipe file not found; check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GansError(f"{path}: cannot read recipe ({exc.__class__.__name__}); "
+                        "pass a readable YAML file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise GansError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise GansError(f"{path}: a recipe must be a mapping of sections "
+                        f"(model, loss, optim, data, train, trainer, metrics, seed), "
+                        f"got {type(data).__name__}")
+    return data
+
+
+def _read_with_extends(path: Path, seen: tuple) -> dict:
+    resolved = path.resolve()
+    if resolved in seen:
+        raise GansError(f"{path}: 'extends' forms a cycle; remove one of the extends")
+    data = _read_yaml(path)
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise GansError(f"{path}: key 'extends' must be a path to a recipe (a string)")
+    base_path = (path.parent / base_name)
+    if not base_path.exists():
+        raise GansError(f"{path}: key 'extends': {base_path} not found "
+                        "(the path is relative to the recipe that extends it)")
+    base = _read_with_extends(base_path, seen + (resolved,))
+    base.pop("name", None)  # a run is named after the recipe the user chose, not its base
+    return deep_merge(base, data)
+
+
+def deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _apply_override(raw: dict, item: str, path: Path) -> None:
+    if "=" not in item:
+        raise GansError(f"--set {item!r}: expected key.path=value, e.g. --set train.steps=100")
+    key, _, text = item.partition("=")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise GansError(f"--set {item!r}: empty key; expected key.path=value")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise GansError(f"--set {item!r}: the value is not valid YAML; quote it") from None
+    node = raw
+    parts = key.split(".")
+    for depth, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise GansError(f"--set {item!r}: {'.'.join(parts[:depth + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def validate(raw: dict, source: str = "<recipe>") -> Recipe:
+    recipe = _build(Recipe, raw, prefix="", source=source)
+    _check_ranges(recipe, source)
+    _check_names(recipe, source)
+    _check_trainer(recipe.trainer, source)
+    return recipe
+
+
+def _build(cls, raw: Any, prefix: str, source: str):
+    if not isinstance(raw, dict):
+        raise GansError(f"{source}: key '{prefix.rstrip('.')}' must be a section (a mapping), "
+                        f"got {_type_name(raw)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = [k for k in raw if k not in fields]
+    if unknown:
+        where = f"section '{prefix.rstrip('.')}'" if prefix else "the top level"
+        raise GansError(f"{source}: unknown key '{prefix}{unknown[0]}' in {where}; "
+                        f"allowed: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        key = prefix + name
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value if value is not None else {}, key + ".", source)
+        else:
+            kwargs[name] = _coerce(value, hint, key, source)
+            if hint is dict and fields[name].default_factory is not dataclasses.MISSING:
+                kwargs[name] = deep_merge(fields[name].default_factory(), kwargs[name])
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, options[0], key, source)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 2e-4 as a string; a learning rate written that way is common
+            return float(value)
+        except ValueError:
+            pass
+    expected = {int: int, float: float, str: str, bool: bool, dict: dict, list: list}.get(hint, hint)
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if not ok:
+        raise GansError(f"{source}: key '{key}' must be {_type_label(hint)}, "
+                        f"got {_type_name(value)} {value!r}")
+    if hint is list:
+        return [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                for v in value]
+    return value
+
+
+def _type_label(hint: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            dict: "a mapping", list: "a list"}.get(hint, str(hint))
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", int: "an integer",
+            float: "a number", bool: "a boolean", type(None): "nothing"}.get(
+        type(value), type(value).__name__)
+
+
+def _check_ranges(recipe: Recipe, source: str) -> None:
+    flat = _flatten(recipe.to_dict())
+    for key in POSITIVE_INTS:
+        if flat[key] is not None and flat[key] < 1:
+            raise GansError(f"{source}: key '{key}' must be at least 1, got {flat[key]}")
+    for key in NON_NEGATIVE:
+        if flat[key] < 0:
+            raise GansError(f"{source}: key '{key}' must not be negative, got {flat[key]}")
+    if recipe.data.limit is not None and recipe.data.limit < 1:
+        raise GansError(f"{source}: key 'data.limit' must be at least 1 or null, "
+                        f"got {recipe.data.limit}")
+    if not 0.0 <= recipe.train.ema < 1.0:
+        raise GansError(f"{source}: key 'train.ema' must be in [0, 1) (0 turns EMA off), "
+                        f"got {recipe.train.ema}")
+    if recipe.data.channels not in (1, 3):
+        raise GansError(f"{source}: key 'data.channels' must be 1 or 3, "
+                        f"got {recipe.data.channels}")
+    if recipe.data.split not in ("train", "test"):
+        raise GansError(f"{source}: key 'data.split' must be train or test, "
+                        f"got {recipe.data.split!r}")
+    if recipe.metrics.fid_reference_split not in ("train", "test"):
+        raise GansError(f"{source}: key 'metrics.fid_reference_split' must be train or test, "
+                        f"got {recipe.metrics.fid_reference_split!r}")
+    for net in ("generator", "discriminator"):
+        opt = getattr(recipe.optim, net)
+        if opt.lr <= 0:
+            raise GansError(f"{source}: key 'optim.{net}.lr' must be positive, got {opt.lr}")
+        if len(opt.betas) != 2 or not all(isinstance(b, float) and 0 <= b < 1 for b in opt.betas):
+            raise GansError(f"{source}: key 'optim.{net}.betas' must be two numbers in [0, 1), "
+                            f"got {opt.betas}")
+    if recipe.metrics.fid_every and recipe.metrics.fid_num_fake < 2:
+        raise GansError(f"{source}: key 'metrics.fid_num_fake' must be at least 2 (FID needs a "
+                        f"covariance), got {recipe.metrics.fid_num_fake}")
+    if recipe.metrics.fid_every and recipe.metrics.fid_num_real < 2:
+        raise GansError(f"{source}: key 'metrics.fid_num_real' must be at least 2, "
+                        f"got {recipe.metrics.fid_num_real}")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k not in ("trainer", "model"):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def _check_names(recipe: Recipe, source: str) -> None:
+    from gans import registry
+
+    for net, reg in (("generator", registry.GENERATORS), ("discriminator", registry.DISCRIMINATORS)):
+        spec = dict(getattr(recipe.model, net))
+        key = f"model.{net}"
+        name = spec.pop("name", None)
+        if not isinstance(name, str):
+            raise GansError(f"{source}: key '{key}.name' is required; "
+                            f"known: {', '.join(reg.names())} (or a dotted path to a class)")
+        cls = reg.get(name, where=f"{source}: key '{key}.name'")
+        _check_kwargs(cls, spec, key, source)
+    registry.LOSSES.get(recipe.loss.name, where=f"{source}: key 'loss.name'")
+    registry.DATASETS.get(recipe.data.name, where=f"{source}: key 'data.name'")
+
+
+def _check_kwargs(cls, kwargs: dict, key: str, source: str) -> None:
+    """Recipe kwargs against the constructor; the data section fills channels and resolution."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = [n for n in params if n not in ("self", "channels", "resolution")]
+    for name in kwargs:
+        if name not in allowed:
+            hint = (" (set it in the data section)" if name in ("channels", "resolution") else "")
+            raise GansError(f"{source}: unknown key '{key}.{name}'{hint}; "
+                            f"allowed for {cls.__name__}: name, {', '.join(allowed)}")
+
+
+def _check_trainer(trainer: dict, source: str) -> None:
+    import pytorch_lightning as pl
+
+    params = inspect.signature(pl.Trainer.__init__).parameters
+    for name in trainer:
+        if name in TRAINER_KEYS_OWNED:
+            raise GansError(f"{source}: key 'trainer.{name}' is set by gans; "
+                            f"use {TRAINER_KEYS_OWNED[name]} instead")
+        if name not in params or name == "self":
+            allowed = [p for p in params if p != "self" and p not in TRAINER_KEYS_OWNED]
+            raise GansError(f"{source}: unknown key 'trainer.{name}'; lightning.Trainer accepts: "
+                            f"{', '.join(allowed)}")
+
+
+def dump(recipe: Recipe) -> str:
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False)

@@ -1,0 +1,68 @@
+"""Name -> class (or function) tables for what a recipe can choose by name.
+
+A name with a dot that is not registered is imported as `package.module.Class`, so users plug in
+their own networks without editing gans.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from gans.errors import GansError
+
+
+class Registry:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Any] = {}
+
+    def register(self, name: str) -> Callable[[Any], Any]:
+        def add(obj: Any) -> Any:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = obj
+            return obj
+
+        return add
+
+    def names(self) -> list[str]:
+        _import_builtins()
+        return sorted(self._entries)
+
+    def get(self, name: str, where: str = "") -> Any:
+        _import_builtins()
+        if name in self._entries:
+            return self._entries[name]
+        prefix = f"{where}: " if where else ""
+        if "." in name:
+            return _import_dotted(name, prefix, self.kind)
+        raise GansError(f"{prefix}unknown {self.kind} {name!r}; known: {', '.join(self.names())}"
+                        f"{' (or a dotted path to your own class)' if self.kind != 'loss' else ''}")
+
+
+def _import_dotted(path: str, prefix: str, kind: str) -> Any:
+    module_name, _, attr = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise GansError(f"{prefix}cannot import module {module_name!r} for {kind} {path!r} "
+                        f"({exc}); check the dotted path and that it is on PYTHONPATH") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise GansError(f"{prefix}module {module_name!r} has no {attr!r}; "
+                        f"check the dotted path for {kind} {path!r}") from None
+
+
+GENERATORS = Registry("generator")
+DISCRIMINATORS = Registry("discriminator")
+LOSSES = Registry("loss")
+DATASETS = Registry("dataset")
+
+
+def _import_builtins() -> None:
+    # Registration happens on import; importing here keeps `registry` free of import cycles.
+    import gans.data  # noqa: F401
+    import gans.losses  # noqa: F401
+    import gans.models  # noqa: F401

@@ -1,0 +1,52 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session derives data into its own cache, never the user's."""
+    monkeypatch.setenv("GANS_CACHE_DIR", os.environ.get("GANS_TEST_CACHE_DIR") or
+                       str(tmp_path_factory.getbasetemp() / "gans-cache"))
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """A nested folder of small random RGB images, plus files that are not images."""
+    root = tmp_path / "images"
+    generator = torch.Generator().manual_seed(0)
+    for i in range(40):
+        sub = root / f"class{i % 3}" / ("deep" if i % 2 else "")
+        sub.mkdir(parents=True, exist_ok=True)
+        size = (20, 20) if i % 5 else (24, 18)
+        pixels = torch.randint(0, 256, (size[1], size[0], 3), generator=generator,
+                               dtype=torch.uint8)
+        Image.fromarray(pixels.numpy()).save(sub / f"img{i}.png")
+    (root / "README.txt").write_text("not an image")
+    (root / "class0" / "notes.json").write_text("{}")
+    return root
+
+
+def write_recipe(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def tiny_recipe(tmp_path: Path, data_root: Path, **train) -> dict:
+    """A recipe small enough to train in seconds on image_folder data."""
+    return {
+        "name": "tiny",
+        "seed": 1,
+        "model": {"generator": {"name": "dcgan", "latent_dim": 8, "width": 8},
+                  "discriminator": {"name": "dcgan", "width": 8}},
+        "data": {"name": "folder", "root": str(data_root), "resolution": 16, "channels": 3},
+        "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2,
+                  "sample_grid": 4, "log_every": 1, **train},
+        "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False},
+    }

@@ -1,0 +1,102 @@
+import copy
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from conftest import tiny_recipe
+from gans.data import GANDataModule
+from gans.module import GANModule, ramped_ema
+from gans.recipe import validate
+
+
+def snapshot(module):
+    """Parameters only: BatchNorm statistics of D move in any forward pass in train mode."""
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+
+def changed(before, after):
+    return any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def fit(recipe_dict, steps, callbacks=()):
+    recipe = validate(recipe_dict)
+    module = GANModule(recipe.to_dict())
+    dm = GANDataModule(recipe.data, recipe.train.batch_size, recipe.seed)
+    trainer = pl.Trainer(max_steps=steps * (recipe.train.n_critic + 1), logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu", callbacks=list(callbacks))
+    return module, dm, trainer
+
+
+@pytest.mark.parametrize("loss", ["non-saturating", "hinge", "least-squares", "wgan-gp"])
+def test_one_step_changes_g_and_d_and_the_g_update_leaves_d_alone(tmp_path, image_folder, loss):
+    raw = tiny_recipe(tmp_path, image_folder, steps=1)
+    raw["loss"] = {"name": loss, "r1_gamma": 1.0 if loss == "non-saturating" else 0.0}
+    if loss == "wgan-gp":
+        raw["model"]["discriminator"]["norm"] = "none"
+    module, dm, trainer = fit(raw, steps=1)
+    g0, d0 = snapshot(module.generator), snapshot(module.discriminator)
+    d_after_its_update = {}
+
+    def remember_d(optimizer, args, kwargs):
+        d_after_its_update.update(snapshot(module.discriminator))
+
+    class Hook(pl.Callback):
+        def on_train_start(self, trainer, pl_module):
+            trainer.optimizers[1].register_step_post_hook(remember_d)
+
+    trainer.callbacks.append(Hook())
+    trainer.fit(module, datamodule=dm)
+    assert module.g_step == 1
+    assert changed(g0, snapshot(module.generator))
+    assert changed(d0, snapshot(module.discriminator))
+    # The generator update ran after the D update: D must be exactly as that update left it.
+    d_now = snapshot(module.discriminator)
+    assert all(torch.equal(d_now[k], d_after_its_update[k]) for k in d_now)
+
+
+def test_n_critic_counts_generator_steps(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder, steps=3, n_critic=2)
+    module, dm, trainer = fit(raw, steps=3)
+    d_steps = []
+    g_steps = []
+
+    class Count(pl.Callback):
+        def on_train_start(self, trainer, pl_module):
+            trainer.optimizers[0].register_step_post_hook(lambda *a: g_steps.append(1))
+            trainer.optimizers[1].register_step_post_hook(lambda *a: d_steps.append(1))
+
+    trainer.callbacks.append(Count())
+    trainer.fit(module, datamodule=dm)
+    assert (len(g_steps), len(d_steps)) == (3, 6)
+    assert module.g_step == 3
+
+
+def test_ema_tracks_the_generator(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder, steps=3, ema=0.9)
+    module, dm, trainer = fit(raw, steps=3)
+    trainer.fit(module, datamodule=dm)
+    ema = dict(module.g_ema.module.named_parameters())
+    raw_g = dict(module.generator.named_parameters())
+    assert any(not torch.equal(ema[k], raw_g[k]) for k in ema)
+    assert module.sampling_generator is module.g_ema.module
+
+
+def test_ramped_ema_by_hand():
+    ema, current = [torch.zeros(2)], [torch.ones(2)]
+    update = ramped_ema(0.999)
+    update(ema, current, torch.tensor(1))  # decay (1 + 1) / (10 + 1)
+    assert ema[0][0].item() == pytest.approx(1 - 2 / 11)
+    late = [torch.zeros(1)]
+    update(late, [torch.ones(1)], torch.tensor(10 ** 6))  # capped at beta
+    assert late[0].item() == pytest.approx(0.001)
+    counters = [torch.tensor(3)]
+    update(counters, [torch.tensor(7)], torch.tensor(5))
+    assert counters[0].item() == 7
+
+
+def test_no_ema_samples_from_the_generator(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder, ema=0.0)
+    module = GANModule(validate(raw).to_dict())
+    assert module.g_ema is None and module.sampling_generator is module.generator

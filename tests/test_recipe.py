@@ -1,0 +1,112 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, write_recipe
+from gans.cli import main
+from gans.errors import GansError
+from gans.recipe import load_recipe, validate
+
+SHIPPED = sorted((REPO / "recipes").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_shipped_recipe_validates(path):
+    recipe = load_recipe(path)
+    assert recipe.train.steps >= 1
+
+
+def test_extends_deep_merges_and_names_the_run_after_the_child(tmp_path):
+    write_recipe(tmp_path / "base.yaml", "train: {steps: 100, batch_size: 32}\n"
+                                         "model: {generator: {name: dcgan, width: 16}}\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    child = write_recipe(sub / "child.yaml", "extends: ../base.yaml\ntrain: {steps: 7}\n")
+    recipe = load_recipe(child)
+    assert recipe.name == "child"
+    assert recipe.train.steps == 7
+    assert recipe.train.batch_size == 32  # kept from the base
+    assert recipe.model.generator == {"name": "dcgan", "width": 16}
+
+
+def test_overrides_parse_values_as_yaml(tmp_path):
+    path = write_recipe(tmp_path / "r.yaml", "train: {steps: 10}\n")
+    recipe = load_recipe(path, ["train.steps=25", "optim.generator.lr=1e-3",
+                                "model.generator.width=32", "trainer.precision=bf16-mixed"])
+    assert recipe.train.steps == 25
+    assert recipe.optim.generator.lr == pytest.approx(1e-3)
+    assert recipe.model.generator["width"] == 32
+    assert recipe.trainer["precision"] == "bf16-mixed"
+
+
+def test_resolved_recipe_round_trips(tmp_path):
+    recipe = load_recipe(REPO / "recipes" / "quickstart.yaml", ["train.steps=3"])
+    again = validate(yaml.safe_load(yaml.safe_dump(recipe.to_dict())))
+    assert again == recipe
+
+
+@pytest.mark.parametrize("text, overrides, expected", [
+    ("train: {stepz: 3}", [], ["'train.stepz'", "allowed:", "steps"]),
+    ("bogus: 1", [], ["'bogus'", "allowed:", "model"]),
+    ("train: {steps: many}", [], ["'train.steps'", "integer", "'many'"]),
+    ("train: {steps: 0}", [], ["'train.steps'", "at least 1"]),
+    ("train: {batch_size: -4}", [], ["'train.batch_size'", "at least 1"]),
+    ("train: 5", [], ["'train'", "section"]),
+    ("model: {generator: {name: nope}}", [], ["model.generator.name", "nope", "known: dcgan"]),
+    ("model: {discriminator: {name: dcgan, depth: 3}}", [],
+     ["model.discriminator.depth", "allowed for DCGANDiscriminator", "width"]),
+    ("loss: {name: wasserstein-ish}", [], ["loss.name", "known:", "hinge", "wgan-gp"]),
+    ("data: {name: imagenet}", [], ["data.name", "known:", "fashion-mnist", "folder"]),
+    ("data: {channels: 2}", [], ["'data.channels'", "1 or 3"]),
+    ("trainer: {max_steps: 5}", [], ["trainer.max_steps", "train.steps"]),
+    ("trainer: {acelerator: cpu}", [], ["trainer.acelerator", "accelerator"]),
+    ("train: {ema: 1.5}", [], ["'train.ema'", "[0, 1)"]),
+    ("optim: {generator: {betas: [0.5]}}", [], ["optim.generator.betas", "two numbers"]),
+    ("seed: 0", ["train.steps"], ["--set", "key.path=value"]),
+    ("seed: 0", ["train.steps=[1"], ["--set", "not valid YAML"]),
+    ("train: {steps: [unclosed", [], ["invalid YAML", "line 1"]),
+    ("- a\n- b", [], ["mapping of sections"]),
+    ("extends: missing.yaml", [], ["extends", "missing.yaml", "not found"]),
+])
+def test_bad_recipes_give_one_line_errors_naming_file_and_key(tmp_path, text, overrides,
+                                                              expected):
+    path = write_recipe(tmp_path / "bad.yaml", text)
+    with pytest.raises(GansError) as info:
+        load_recipe(path, overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    if "--set" not in expected:
+        assert str(path) in message
+    for fragment in expected:
+        assert fragment in message
+
+
+def test_extends_cycle_is_an_error(tmp_path):
+    write_recipe(tmp_path / "a.yaml", "extends: b.yaml\n")
+    write_recipe(tmp_path / "b.yaml", "extends: a.yaml\n")
+    with pytest.raises(GansError, match="cycle"):
+        load_recipe(tmp_path / "a.yaml")
+
+
+def test_cli_recipe_prints_resolved_yaml(capsys):
+    assert main(["recipe", str(REPO / "recipes" / "quickstart.yaml"),
+                 "--set", "train.steps=42"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["train"]["steps"] == 42
+    assert printed["name"] == "quickstart"
+
+
+def test_cli_recipe_error_is_one_line_exit_2(tmp_path, capsys):
+    path = write_recipe(tmp_path / "bad.yaml", "train: {stepz: 3}\n")
+    assert main(["recipe", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train.stepz" in err
+
+
+def test_cli_recipe_list_names_everything(capsys):
+    assert main(["recipe", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("dcgan", "non-saturating", "hinge", "wgan-gp", "least-squares",
+                 "fashion-mnist", "folder", "cifar10"):
+        assert name in out
