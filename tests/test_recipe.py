@@ -110,3 +110,23 @@ def test_cli_recipe_list_names_everything(capsys):
     for name in ("dcgan", "non-saturating", "hinge", "wgan-gp", "least-squares",
                  "fashion-mnist", "folder", "cifar10"):
         assert name in out
+
+
+def test_every_recipe_key_is_documented():
+    """docs/recipes.md is the reference: a key added to the schema must appear there."""
+    import dataclasses
+    import typing
+
+    from gans.recipe import Recipe
+
+    text = (REPO / "docs" / "recipes.md").read_text()
+    missing = []
+    for section, hint in typing.get_type_hints(Recipe).items():
+        if not dataclasses.is_dataclass(hint):
+            missing += [] if f"`{section}`" in text else [section]
+            continue
+        for name, sub in typing.get_type_hints(hint).items():
+            names = ([f"`{f.name}`" for f in dataclasses.fields(sub)]
+                     if dataclasses.is_dataclass(sub) else [f"`{section}.{name}`"])
+            missing += [n for n in names if n not in text]
+    assert not missing, f"undocumented recipe keys: {missing}"
