@@ -19,17 +19,13 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms.v2 import functional as TF
 
+from gans.cache import cache_dir
 from gans.errors import GansError
 from gans.registry import DATASETS
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-def cache_dir() -> Path:
-    """Where gans keeps what it derives (extracted data, Inception weights, real statistics)."""
-    return Path(os.environ.get("GANS_CACHE_DIR") or Path.home() / ".cache" / "gans")
 
 
 @dataclass

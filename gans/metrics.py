@@ -20,7 +20,8 @@ from typing import Optional
 import pytorch_lightning as pl
 import torch
 
-from gans.data import Images, cache_dir, load_images
+from gans.cache import cache_dir
+from gans.data import Images, load_images
 from gans.inception import EXTRACTOR_NAME, InceptionWeights, make_fid, resolve_inception_weights, \
     to_fid_input
 
@@ -118,8 +119,8 @@ class FIDTracker(pl.Callback):
         n_critic = self.recipe.train.n_critic
         every = self.recipe.metrics.fid_every
         if trainer.global_step % (n_critic + 1) == 0 and pl_module.g_step % every == 0:
-            pl_module.log("fid", self.evaluate(pl_module, trainer.world_size, trainer.global_rank),
-                          prog_bar=True)
+            pl_module.record({"fid": self.evaluate(pl_module, trainer.world_size,
+                                                   trainer.global_rank)})
 
     @torch.no_grad()
     def evaluate(self, pl_module, world_size: int = 1, rank: int = 0) -> torch.Tensor:

