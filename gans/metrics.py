@@ -19,6 +19,7 @@ from typing import Optional
 
 import pytorch_lightning as pl
 import torch
+from tqdm.auto import tqdm
 
 from gans.cache import cache_dir
 from gans.data import Images, load_images
@@ -71,7 +72,9 @@ def load_real_statistics(fid, images: Images, key: dict, batch_size: int,
                           "recomputing", stacklevel=2)
     pixels = subset(images, key["num_real"])
     device = fid.real_features_sum.device
-    for batch in pixels.split(batch_size):
+    batches = pixels.split(batch_size)
+    for batch in tqdm(batches, desc=f"FID reference statistics ({len(pixels)} real images, "
+                      "computed once and cached)", unit="batch", leave=False):
         fid.update(to_fid_input(batch.to(device).float() / 127.5 - 1.0), real=True)
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = entry.with_suffix(f".tmp{os.getpid()}")

@@ -81,5 +81,6 @@ def train(recipe: Recipe, out: Path) -> Path:
         # Checkpoints after the optimizer steps of a generator step are exactly what resume needs.
         warnings.filterwarnings("ignore", message=".*no pre-optimization state was saved.*")
         trainer.fit(module, datamodule=datamodule)
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    # The whole training state, optimizers included: this is the file a resume starts from.
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     return run_dir
