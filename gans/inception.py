@@ -21,15 +21,11 @@ import pathlib
 import socket
 import tempfile
 import warnings
-from typing import TYPE_CHECKING
 
 import torch
 
 from gans.cache import cache_dir
 from gans.errors import GansError
-
-if TYPE_CHECKING:
-    from torchmetrics.image.fid import FrechetInceptionDistance
 
 EXTRACTOR_NAME = "inception-v3-tf-2015-12-05"
 CONVERTED_NAME = "pt_inception-2015-12-05-converted.pth"
@@ -102,35 +98,33 @@ def resolve_inception_weights(path: str | os.PathLike | None = None) -> Inceptio
     raise GansError("no Inception-v3 weights for FID; tried " + "; ".join(tried) + "; fix: " + _FIX)
 
 
-def make_fid(
-    weights: InceptionWeights, feature: int = 2048, reset_real_features: bool = False
-) -> FrechetInceptionDistance:
-    """torchmetrics FID on `weights`; feed it `to_fid_input(images)` (float in [0, 1])."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
+def make_extractor(weights: InceptionWeights) -> torch.nn.Module:
+    """Inception-v3 pool features: uint8 images (N, 3, H, W) -> float (N, 2048).
 
-    fid = FrechetInceptionDistance(
-        feature=feature,
-        reset_real_features=reset_real_features,
-        normalize=True,
-        feature_extractor_weights_path=str(weights.path),
-    )
-    fid.inception.eval()  # torchmetrics' NoTrainInceptionV3 also refuses to leave eval mode later
-    return fid
+    torchmetrics' wrapper of torch-fidelity's network: it resizes to 299x299 itself and never
+    leaves eval mode, whatever Lightning does to the modules around it.
+    """
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    extractor = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                   feature_extractor_weights_path=str(weights.path))
+    return extractor.eval()
 
 
-def to_fid_input(images: torch.Tensor) -> torch.Tensor:
-    """Generator images in [-1, 1], (N, 1 or 3, H, W) -> 3-channel float in [0, 1] for `make_fid`."""
+def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
+    """Images as the extractor takes them: uint8, 3 channels.
+
+    Float images are generator output in [-1, 1] and are rounded to the nearest of 256 levels,
+    as saving them to PNG would; a uint8 image taken to [-1, 1] comes back exactly.
+    """
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise GansError(
             f"FID needs images shaped (N, C, H, W) with C = 1 or 3, got {tuple(images.shape)}; "
             "use a 1- or 3-channel generator and dataset"
         )
-    x = ((images.detach().float() + 1) / 2).clamp(0, 1)
-    # torchmetrics converts with (x * 255).byte(), which truncates: 63 of the 256 levels of a uint8
-    # image that went through [-1, 1] come back one level low. Rounding to the nearest level and
-    # adding half a step makes the truncation land on that level, for real and generated images alike.
-    x = ((x * 255).round() + 0.5).clamp(max=255) / 255
-    return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x
+    if images.dtype != torch.uint8:
+        images = ((images.detach().float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
 def _download(hub: pathlib.Path) -> pathlib.Path:

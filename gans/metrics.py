@@ -1,10 +1,9 @@
-"""FID during training: torchmetrics' FrechetInceptionDistance against cached real statistics.
+"""Inception features, their cache for real images, and FID tracked during training.
 
-Real statistics are the metric's own summed states (sum of features, sum of outer products,
-count), cached per (data fingerprint, split, resolution, extractor hash, number of images), so a
-changed dataset or extractor never reuses a stale entry. Under several processes only rank 0
-holds the real states and each rank generates its share of fakes; torchmetrics sums the states
-over ranks in `compute`, which then equals a one-process evaluation.
+Every metric works on 2048-d Inception pool features. Real features are cached per
+(dataset, fingerprint of the decoded images, split, resolution, channels, extractor weights,
+number of images), so a changed dataset or extractor never reuses a stale entry. FID itself is
+torchmetrics' FrechetInceptionDistance fed with those features.
 """
 
 from __future__ import annotations
@@ -13,25 +12,26 @@ import hashlib
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
 import pytorch_lightning as pl
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from gans.cache import cache_dir
 from gans.data import Images, load_images
-from gans.inception import EXTRACTOR_NAME, InceptionWeights, make_fid, resolve_inception_weights, \
-    to_fid_input
+from gans.inception import EXTRACTOR_NAME, InceptionWeights, make_extractor, \
+    resolve_inception_weights, to_uint8_rgb
 
-REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
+NUM_FEATURES = 2048
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """What an FID figure means; recorded beside every figure."""
+    """What a figure means; recorded beside every figure."""
 
     extractor: str
     weights_sha256: str
@@ -42,9 +42,39 @@ class Protocol:
     resize: str = "bilinear to 299x299 inside the extractor (torch-fidelity)"
 
     def describe(self) -> str:
-        return (f"FID {self.extractor} (weights sha256 {self.weights_sha256[:12]}), "
+        return (f"{self.extractor} (weights sha256 {self.weights_sha256[:12]}), "
                 f"{self.num_fake} generated vs {self.num_real} real images of {self.reference} "
                 f"at {self.resolution}px, resize {self.resize}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Features(nn.Module):
+    """Lets torchmetrics' metrics take precomputed features as their 'images'."""
+
+    num_features = NUM_FEATURES
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+def feature_fid():
+    """torchmetrics FID over precomputed features; the real statistics survive `reset()`."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    return FrechetInceptionDistance(feature=_Features(), reset_real_features=False)
+
+
+@torch.no_grad()
+def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int = 50,
+                     desc: Optional[str] = None) -> torch.Tensor:
+    """Features (N, 2048) float32 on the CPU of uint8 or [-1, 1] images, in batches."""
+    device = next(extractor.parameters()).device
+    batches = images.split(batch_size)
+    if desc:
+        batches = tqdm(batches, desc=desc, unit="batch", leave=False)
+    return torch.cat([extractor(to_uint8_rgb(b.to(device))).float().cpu() for b in batches])
 
 
 def subset(images: Images, n: int, seed: int = 0) -> torch.Tensor:
@@ -55,34 +85,6 @@ def subset(images: Images, n: int, seed: int = 0) -> torch.Tensor:
     return images.pixels[order[:n].sort().values]
 
 
-def load_real_statistics(fid, images: Images, key: dict, batch_size: int,
-                         use_cache: bool = True) -> Path:
-    """Fill `fid`'s real states from the cache, or compute and cache them; returns the entry."""
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    entry = cache_dir() / "fid-stats" / f"{digest}.pt"
-    if use_cache and entry.exists():
-        try:
-            saved = torch.load(entry, map_location="cpu", weights_only=True)
-            if saved.get("key") == key:
-                for name in REAL_STATES:
-                    getattr(fid, name).copy_(saved[name])
-                return entry
-        except Exception as exc:  # a truncated or foreign file: recompute rather than fail
-            warnings.warn(f"FID cache entry {entry} unreadable ({exc.__class__.__name__}); "
-                          "recomputing", stacklevel=2)
-    pixels = subset(images, key["num_real"])
-    device = fid.real_features_sum.device
-    batches = pixels.split(batch_size)
-    for batch in tqdm(batches, desc=f"FID reference statistics ({len(pixels)} real images, "
-                      "computed once and cached)", unit="batch", leave=False):
-        fid.update(to_fid_input(batch.to(device).float() / 127.5 - 1.0), real=True)
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"key": key, **{n: getattr(fid, n).cpu() for n in REAL_STATES}}, tmp)
-    os.replace(tmp, entry)
-    return entry
-
-
 def real_key(data, split: str, images: Images, weights: InceptionWeights, num_real: int) -> dict:
     return {"data": data.name, "fingerprint": images.fingerprint(), "split": split,
             "resolution": data.resolution, "channels": data.channels,
@@ -90,28 +92,62 @@ def real_key(data, split: str, images: Images, weights: InceptionWeights, num_re
             "num_real": min(num_real, len(images.pixels))}
 
 
+def real_features(images: Images, key: dict, extractor: nn.Module, batch_size: int = 50,
+                  use_cache: bool = True) -> tuple[torch.Tensor, Path]:
+    """Features of the reference images, from the cache or computed and cached atomically."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    entry = cache_dir() / "features" / f"{digest}.pt"
+    if use_cache and entry.exists():
+        try:
+            saved = torch.load(entry, map_location="cpu", weights_only=True)
+            if saved.get("key") == key:
+                return saved["features"], entry
+            warnings.warn(f"feature cache entry {entry} belongs to another key; recomputing",
+                          stacklevel=2)
+        except Exception as exc:  # a truncated or foreign file: recompute rather than fail
+            warnings.warn(f"feature cache entry {entry} unreadable ({exc.__class__.__name__}); "
+                          "recomputing", stacklevel=2)
+    pixels = subset(images, key["num_real"])
+    features = extract_features(extractor, pixels, batch_size,
+                                desc=f"Inception features of {len(pixels)} real images "
+                                     "(computed once, then cached)")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = entry.with_name(f".{entry.name}.tmp{os.getpid()}")
+    try:
+        torch.save({"key": key, "features": features}, tmp)
+        os.replace(tmp, entry)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return features, entry
+
+
 class FIDTracker(pl.Callback):
     """Every `metrics.fid_every` generator steps: FID of the sampling generator, logged as `fid`.
 
-    Held by a callback rather than the module so the Inception network never enters the
-    checkpoints.
+    A callback rather than part of the module, so the Inception network never enters the
+    checkpoints. Under several processes only rank 0 holds the real features and each rank
+    generates its share of fakes; torchmetrics sums the states over ranks in `compute`, which
+    then equals a one-process evaluation.
     """
 
     def __init__(self, recipe):
         self.recipe = recipe
+        self.extractor: Optional[nn.Module] = None
         self.fid = None
         self.protocol: Optional[Protocol] = None
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         metrics, data = self.recipe.metrics, self.recipe.data
         weights = resolve_inception_weights(metrics.inception_weights)
-        self.fid = make_fid(weights).to(pl_module.device)
+        self.extractor = make_extractor(weights).to(pl_module.device)
+        self.fid = feature_fid().to(pl_module.device)
         images = load_images(data, split=metrics.fid_reference_split)
         key = real_key(data, metrics.fid_reference_split, images, weights, metrics.fid_num_real)
         if trainer.is_global_zero:
-            load_real_statistics(self.fid, images, key, metrics.fid_batch_size)
-        self.protocol = Protocol(EXTRACTOR_NAME, weights.sha256, metrics.fid_num_fake,
-                                 key["num_real"], f"{images.description}", data.resolution)
+            features, _ = real_features(images, key, self.extractor, metrics.fid_batch_size)
+            self.fid.update(features.to(pl_module.device), real=True)
+        self.protocol = Protocol(f"FID {EXTRACTOR_NAME}", weights.sha256, metrics.fid_num_fake,
+                                 key["num_real"], images.description, data.resolution)
 
     def on_train_start(self, trainer, pl_module) -> None:
         experiment = getattr(trainer.logger, "experiment", None)
@@ -129,18 +165,16 @@ class FIDTracker(pl.Callback):
     def evaluate(self, pl_module, world_size: int = 1, rank: int = 0) -> torch.Tensor:
         """FID of `fid_num_fake` images from fixed latents, split across ranks."""
         metrics = self.recipe.metrics
-        share = range(rank, metrics.fid_num_fake, world_size)
-        latent = pl_module.generator.latent_dim
         # The same latents at every evaluation: changes in FID then come from the generator.
-        z_all = torch.randn(metrics.fid_num_fake, latent,
-                            generator=torch.Generator().manual_seed(self.recipe.seed + 1))
-        z = z_all[list(share)]
-        for chunk in z.split(metrics.fid_batch_size):
+        z = torch.randn(metrics.fid_num_fake, pl_module.generator.latent_dim,
+                        generator=torch.Generator().manual_seed(self.recipe.seed + 1))
+        for chunk in z[rank::world_size].split(metrics.fid_batch_size):
             images = pl_module.generate(chunk.to(pl_module.device))
-            self.fid.update(to_fid_input(images.float()), real=False)
+            features = self.extractor(to_uint8_rgb(images))
+            self.fid.update(features, real=False)
         value = self.fid.compute()
         self.fid.reset()  # fake states only: the metric keeps its real statistics
         return value
 
     def state_dict(self) -> dict:
-        return {"protocol": self.protocol.__dict__ if self.protocol else None}
+        return {"protocol": self.protocol.as_dict() if self.protocol else None}

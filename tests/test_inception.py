@@ -156,50 +156,52 @@ def test_conversion_refuses_when_features_differ(monkeypatch, tmp_path):
 
 def test_converted_features_match_torchscript_original(converted, torchscript):
     _, weights = converted
-    fid = inception.make_fid(weights)
-    fid.train()  # Lightning does this to every submodule; the extractor must stay in eval mode
-    assert not fid.inception.training
+    extractor = inception.make_extractor(weights)
+    extractor.train(True)  # Lightning does this to every submodule; the extractor must stay in eval mode
+    assert not extractor.training
     images = torch.randint(0, 256, (4, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
-        got = fid.inception(images)  # 299x299 uint8: torchmetrics' resize is the identity
+        got = extractor(images)  # 299x299 uint8: torchmetrics' resize is the identity
         want = torchscript((images.float() - 128) / 128)  # fid-helper's input range for this model
     assert got.shape == want.shape == (4, 2048)
     assert (got - want).abs().max().item() <= 1e-5 * max(1.0, want.abs().max().item())
 
 
 def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise(converted):
+    from gans.metrics import extract_features, feature_fid
+
     _, weights = converted
-    fid = inception.make_fid(weights)
+    extractor = inception.make_extractor(weights)
+    fid = feature_fid()
     images = _generator_images(24, seed=1)
     noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(2))
-    fid.update(inception.to_fid_input(images), real=True)
+    fid.update(extract_features(extractor, images), real=True)
 
     scores = []
     for level in (0.0, 0.01, 0.05):
         fid.reset()  # keeps the real features: reset_real_features=False
-        fid.update(inception.to_fid_input((images + level * noise).clamp(-1, 1)), real=False)
+        fid.update(extract_features(extractor, (images + level * noise).clamp(-1, 1)), real=False)
         scores.append(fid.compute().item())
     # 24 samples in 2048 dims: singular covariances, yet the self-distance still cancels (measured ~5e-5)
     assert abs(scores[0]) < 1e-2
     assert 1.0 < scores[1] < scores[2]
 
 
-def test_to_fid_input_shapes_range_and_exact_uint8_levels():
-    levels = torch.arange(256, dtype=torch.uint8)
-    # a uint8 image as a data loader hands it over: /255, then normalised to [-1, 1]
-    gray = ((levels.float() / 255 - 0.5) / 0.5).reshape(1, 1, 16, 16)
-    out = inception.to_fid_input(gray)
-    assert out.shape == (1, 3, 16, 16) and out.dtype == torch.float32
-    assert 0 <= out.min() and out.max() <= 1
+def test_to_uint8_rgb_shapes_and_exact_levels():
+    levels = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16)
+    # a uint8 image as training sees it: normalised to [-1, 1]
+    out = inception.to_uint8_rgb(levels.float() / 127.5 - 1)
+    assert out.shape == (1, 3, 16, 16) and out.dtype == torch.uint8
     assert torch.equal(out[:, 0], out[:, 2])
-    assert torch.equal((out * 255).byte().flatten()[:256], levels)  # torchmetrics' own conversion
+    assert torch.equal(out[:, :1], levels)
+    assert torch.equal(inception.to_uint8_rgb(levels)[:, 1:2], levels)
 
     wild = torch.tensor([-3.0, -1.0, 0.0, 1.0, 3.0]).reshape(1, 1, 1, 5).repeat(2, 3, 1, 1)
-    assert (inception.to_fid_input(wild) * 255).byte()[0, 0, 0].tolist() == [0, 0, 128, 255, 255]
+    assert inception.to_uint8_rgb(wild)[0, 0, 0].tolist() == [0, 0, 128, 255, 255]
 
     for bad in (torch.zeros(2, 4, 8, 8), torch.zeros(3, 8, 8)):
         with pytest.raises(GansError, match="C = 1 or 3"):
-            inception.to_fid_input(bad)
+            inception.to_uint8_rgb(bad)
 
 
 def test_constants_match_torch_fidelity():

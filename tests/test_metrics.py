@@ -7,13 +7,13 @@ import yaml
 from conftest import tiny_recipe
 from gans.cli import main
 from gans.data import Images
-from gans.inception import make_fid, resolve_inception_weights
-from gans.metrics import load_real_statistics
+from gans.inception import make_extractor, resolve_inception_weights
+from gans.metrics import real_features
 
 
 @pytest.fixture(scope="module")
-def weights():
-    return resolve_inception_weights()
+def extractor():
+    return make_extractor(resolve_inception_weights())
 
 
 def images(seed, n=12):
@@ -22,37 +22,36 @@ def images(seed, n=12):
     return Images(pixels, None, "random")
 
 
-def key_for(imgs, weights, n):
-    return {"fingerprint": imgs.fingerprint(), "weights_sha256": weights.sha256, "num_real": n}
+def key_for(imgs, n=12):
+    return {"fingerprint": imgs.fingerprint(), "num_real": n}
 
 
-def test_real_statistics_are_cached_and_keyed_by_content(weights, monkeypatch):
-    first = make_fid(weights)
+def test_real_features_are_cached_and_keyed_by_content(extractor, monkeypatch):
     data = images(0)
-    entry = load_real_statistics(first, data, key_for(data, weights, 12), batch_size=6)
-    assert entry.exists()
-    assert first.real_features_num_samples.item() == 12
+    first, entry = real_features(data, key_for(data), extractor, batch_size=6)
+    assert entry.exists() and first.shape == (12, 2048)
 
-    second = make_fid(weights)
-    monkeypatch.setattr(second, "update", lambda *a, **k: pytest.fail("cache not used"))
-    assert load_real_statistics(second, data, key_for(data, weights, 12), 6) == entry
-    assert torch.equal(first.real_features_sum, second.real_features_sum)
+    monkeypatch.setattr("gans.metrics.extract_features",
+                        lambda *a, **k: pytest.fail("cache not used"))
+    again, same_entry = real_features(data, key_for(data), extractor, 6)
+    assert same_entry == entry and torch.equal(again, first)
+    monkeypatch.undo()
 
     other = images(1)
-    third = make_fid(weights)
-    assert load_real_statistics(third, other, key_for(other, weights, 12), 6) != entry
-    assert not torch.equal(third.real_features_sum, first.real_features_sum)
+    third, other_entry = real_features(other, key_for(other), extractor, 6)
+    assert other_entry != entry and not torch.equal(third, first)
+    fewer, fewer_entry = real_features(data, key_for(data, 5), extractor, 6)
+    assert fewer_entry != entry and fewer.shape == (5, 2048)
 
 
-def test_unreadable_cache_entry_is_recomputed_with_a_warning(weights):
+def test_unreadable_cache_entry_is_recomputed_with_a_warning(extractor):
     data = images(2)
-    key = key_for(data, weights, 12)
-    entry = load_real_statistics(make_fid(weights), data, key, 6)
+    expected, entry = real_features(data, key_for(data), extractor, 6)
     entry.write_bytes(b"truncated")
-    fid = make_fid(weights)
     with pytest.warns(UserWarning, match="unreadable"):
-        assert load_real_statistics(fid, data, key, 6) == entry
-    assert fid.real_features_num_samples.item() == 12
+        features, again = real_features(data, key_for(data), extractor, 6)
+    assert again == entry and torch.allclose(features, expected)
+    assert torch.load(entry, weights_only=True)["key"] == key_for(data)
 
 
 def test_training_tracks_fid_and_keeps_the_best_checkpoint(tmp_path, image_folder):
