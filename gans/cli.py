@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from gans.errors import GansError
+from gans.files import ensure_writable_folder
 
 EXIT_USAGE = 2
 
@@ -56,6 +57,25 @@ def _sample(args) -> int:
     return 0
 
 
+def _eval(args) -> int:
+    from gans.evaluate import EvalOptions, evaluate, format_table, parse_metrics, write_json
+
+    options = EvalOptions(
+        metrics=parse_metrics(args.metrics) if args.metrics else None,
+        num_fake=args.num_fake, reference=args.reference, num_real=args.num_real,
+        batch_size=args.batch_size, seed=args.seed, use_cache=not args.no_cache,
+        use_ema=not args.no_ema, device=args.device)
+    if args.json:
+        if Path(args.json).is_dir():
+            raise GansError(f"--json {args.json} is a folder; pass a file path")
+        ensure_writable_folder(Path(args.json).parent, "pass --json in a writable folder")
+    results = evaluate(Path(args.checkpoint), options)
+    print(format_table(results))
+    if args.json:
+        write_json(results, Path(args.json))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gans", description="Recipe-driven GAN training.")
     from gans import __version__
@@ -87,6 +107,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ema", action="store_true",
                    help="sample the trained generator instead of its EMA copy")
     p.set_defaults(run=_sample)
+
+    p = commands.add_parser("eval", help="FID, KID, precision/recall, density/coverage and "
+                                         "class coverage of a checkpoint, with their protocol")
+    p.add_argument("checkpoint", help="a .ckpt written by gans train")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated: fid,kid,pr,dc,coverage (default: all that apply)")
+    p.add_argument("--num-fake", type=int, default=10000, help="generated images (default 10000)")
+    p.add_argument("--reference", default=None,
+                   help="test, train, or a folder of real images (default: test where the "
+                        "dataset has one)")
+    p.add_argument("--num-real", type=int, default=None,
+                   help="real images (default: the whole reference set)")
+    p.add_argument("--batch-size", type=int, default=50, help="images per batch (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated images")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute the real features instead of reading the cache")
+    p.add_argument("--no-ema", action="store_true", help="evaluate the trained generator")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if "
+                                                  "available)")
+    p.set_defaults(run=_eval)
     return parser
 
 

@@ -8,7 +8,6 @@ path stays cheap and the same tensors feed FID's real statistics.
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from gans.cache import cache_dir
 from gans.errors import GansError
+from gans.files import atomic_write
 from gans.registry import DATASETS
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -118,12 +118,9 @@ def _extract_gz(src: Path, out: Path) -> None:
     import gzip
     import shutil
 
-    out.mkdir(parents=True, exist_ok=True)
     for name in FASHION_MNIST_FILES:
-        tmp = out / f".{name}.tmp"
-        with gzip.open(src / f"{name}.gz", "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout)
-        os.replace(tmp, out / name)
+        with gzip.open(src / f"{name}.gz", "rb") as fin:
+            atomic_write(out / name, lambda f: shutil.copyfileobj(fin, f))
 
 
 def _torchvision_source(cls_name: str, label: str, split_arg):

@@ -19,13 +19,13 @@ import logging
 import os
 import pathlib
 import socket
-import tempfile
 import warnings
 
 import torch
 
 from gans.cache import cache_dir
 from gans.errors import GansError
+from gans.files import atomic_write
 
 EXTRACTOR_NAME = "inception-v3-tf-2015-12-05"
 CONVERTED_NAME = "pt_inception-2015-12-05-converted.pth"
@@ -106,8 +106,12 @@ def make_extractor(weights: InceptionWeights) -> torch.nn.Module:
     """
     from torchmetrics.image.fid import NoTrainInceptionV3
 
+    # antialias=False selects torch-fidelity's TensorFlow-1.x bilinear resize: the resize of the
+    # original FID code, so figures compare with torch-fidelity's and the papers' (torchmetrics'
+    # default, torch's antialiased bilinear, samples other pixel positions).
     extractor = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                   feature_extractor_weights_path=str(weights.path))
+                                   feature_extractor_weights_path=str(weights.path),
+                                   antialias=False)
     return extractor.eval()
 
 
@@ -159,7 +163,7 @@ def _sha256(path: pathlib.Path) -> str:
         pass
     digest = _file_digest(path, "sha256")
     try:
-        _atomic_write(sidecar, lambda f: f.write(f"{digest}  {path.name}\n".encode()))
+        atomic_write(sidecar, lambda f: f.write(f"{digest}  {path.name}\n".encode()))
     except OSError:
         pass  # e.g. a read-only directory: hashing again next time is only slower
     return digest
@@ -171,24 +175,6 @@ def _file_digest(path: pathlib.Path, algorithm: str) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _atomic_write(target: pathlib.Path, write, check=None) -> None:
-    """Write via a temp file in the same directory, fsync, optionally `check(tmp_path)`, then os.replace."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if check is not None:
-            check(pathlib.Path(tmp))
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _one_line(e: BaseException) -> str:
@@ -263,7 +249,7 @@ def _convert_from_fid_helper(target: pathlib.Path) -> None:
             )
 
     try:
-        _atomic_write(target, lambda f: torch.save(state, f), check)
+        atomic_write(target, lambda f: torch.save(state, f), check)
     except OSError as e:
         raise GansError(
             f"cannot write the Inception cache {target} ({_one_line(e)}); set GANS_CACHE_DIR to a writable directory"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,10 +22,12 @@ from tqdm.auto import tqdm
 
 from gans.cache import cache_dir
 from gans.data import Images, load_images
+from gans.files import atomic_write
 from gans.inception import EXTRACTOR_NAME, InceptionWeights, make_extractor, \
     resolve_inception_weights, to_uint8_rgb
 
 NUM_FEATURES = 2048
+RESIZE = "bilinear to 299x299 as TensorFlow 1.x (torch-fidelity), inside the extractor"
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Protocol:
     num_real: int
     reference: str
     resolution: int
-    resize: str = "bilinear to 299x299 inside the extractor (torch-fidelity)"
+    resize: str = RESIZE
 
     def describe(self) -> str:
         return (f"{self.extractor} (weights sha256 {self.weights_sha256[:12]}), "
@@ -50,7 +51,7 @@ class Protocol:
         return asdict(self)
 
 
-class _Features(nn.Module):
+class FeaturesAsInput(nn.Module):
     """Lets torchmetrics' metrics take precomputed features as their 'images'."""
 
     num_features = NUM_FEATURES
@@ -63,7 +64,7 @@ def feature_fid():
     """torchmetrics FID over precomputed features; the real statistics survive `reset()`."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    return FrechetInceptionDistance(feature=_Features(), reset_real_features=False)
+    return FrechetInceptionDistance(feature=FeaturesAsInput(), reset_real_features=False)
 
 
 @torch.no_grad()
@@ -88,7 +89,7 @@ def subset(images: Images, n: int, seed: int = 0) -> torch.Tensor:
 def real_key(data, split: str, images: Images, weights: InceptionWeights, num_real: int) -> dict:
     return {"data": data.name, "fingerprint": images.fingerprint(), "split": split,
             "resolution": data.resolution, "channels": data.channels,
-            "extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
+            "extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256, "resize": RESIZE,
             "num_real": min(num_real, len(images.pixels))}
 
 
@@ -111,13 +112,7 @@ def real_features(images: Images, key: dict, extractor: nn.Module, batch_size: i
     features = extract_features(extractor, pixels, batch_size,
                                 desc=f"Inception features of {len(pixels)} real images "
                                      "(computed once, then cached)")
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.with_name(f".{entry.name}.tmp{os.getpid()}")
-    try:
-        torch.save({"key": key, "features": features}, tmp)
-        os.replace(tmp, entry)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(entry, lambda f: torch.save({"key": key, "features": features}, f))
     return features, entry
 
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from gans.errors import GansError
+from gans.files import atomic_write, ensure_writable_folder
 from gans.recipe import Recipe, validate
 
 
@@ -62,16 +63,6 @@ def generate(generator: nn.Module, num: int, seed: int, batch_size: int = 256,
     return torch.cat([generator(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)])
 
 
-def save_atomically(save, target: Path) -> None:
-    """Write through a temporary file so an interrupted write never leaves a partial PNG."""
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    try:
-        save(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_samples(images: torch.Tensor, out: str, nrow: Optional[int] = None,
                   seed: int = 0) -> list[Path]:
     """A grid at `out`, or one PNG per image when `out` ends with a slash or is a folder."""
@@ -80,25 +71,19 @@ def write_samples(images: torch.Tensor, out: str, nrow: Optional[int] = None,
     target = Path(out)
     as_folder = out.endswith(("/", os.sep)) or target.is_dir()
     folder = target if as_folder else target.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise GansError(f"cannot create {folder} ({exc.strerror}); pass --out in a writable "
-                        "folder") from None
-    if not os.access(folder, os.W_OK):
-        raise GansError(f"cannot write to {folder}; pass --out in a writable folder")
+    if not as_folder and target.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise GansError(f"--out {out}: give a .png (or .jpg) file for a grid, or a folder "
+                        "ending with / for single images")
+    ensure_writable_folder(folder, "pass --out in a writable folder")
     images = (images + 1) / 2
     if as_folder:
         written = []
         for i, image in enumerate(images):
             path = folder / f"seed{seed}_{i:05d}.png"
-            save_atomically(lambda p, im=image: save_image(im, p, format="png"), path)
+            atomic_write(path, lambda f, im=image: save_image(im, f, format="png"))
             written.append(path)
         return written
-    if target.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        raise GansError(f"--out {out}: give a .png (or .jpg) file for a grid, or a folder "
-                        "ending with / for single images")
     rows = nrow or max(1, int(len(images) ** 0.5))
     fmt = "png" if target.suffix.lower() == ".png" else "jpeg"
-    save_atomically(lambda p: save_image(images, p, nrow=rows, format=fmt), target)
+    atomic_write(target, lambda f: save_image(images, f, nrow=rows, format=fmt))
     return [target]

@@ -6,7 +6,6 @@ Run layout: <out>/<recipe name>/version_<n>/ holding recipe.yaml (resolved), che
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -17,19 +16,10 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from gans.data import GANDataModule
 from gans.errors import GansError
+from gans.files import ensure_writable_folder
 from gans.module import GANModule
 from gans.progress import GeneratorStepsBar
 from gans.recipe import Recipe, dump
-
-
-def check_writable(out: Path) -> None:
-    """Fail before training, not after an hour, when runs cannot be written."""
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise GansError(f"cannot write runs under {out} ({probe} is not a writable folder); "
-                        "pass --out with a writable folder")
 
 
 def build_trainer(recipe: Recipe, out: Path, extra_callbacks=()) -> pl.Trainer:
@@ -65,9 +55,10 @@ def build_trainer(recipe: Recipe, out: Path, extra_callbacks=()) -> pl.Trainer:
 
 def train(recipe: Recipe, out: Path) -> Path:
     """Train to `train.steps` generator steps and return the run directory."""
-    check_writable(out)
     datamodule = GANDataModule(recipe.data, recipe.train.batch_size, recipe.seed)
     datamodule.setup("fit")  # a missing dataset fails here, before any file is written
+    # An unwritable output fails now, not after an hour of training.
+    ensure_writable_folder(out, "pass --out with a writable folder")
     pl.seed_everything(recipe.seed, workers=True, verbose=False)
     module = GANModule(recipe.to_dict())
     trainer = build_trainer(recipe, out)

@@ -8,12 +8,22 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Each test session derives data into its own cache, never the user's."""
-    monkeypatch.setenv("GANS_CACHE_DIR", os.environ.get("GANS_TEST_CACHE_DIR") or
-                       str(tmp_path_factory.getbasetemp() / "gans-cache"))
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """The test session derives data into its own cache, never the user's.
+
+    GANS_TEST_CACHE_DIR keeps one across sessions (the converted Inception weights, extracted
+    Fashion-MNIST) when iterating locally.
+    """
+    previous = os.environ.get("GANS_CACHE_DIR")
+    os.environ["GANS_CACHE_DIR"] = os.environ.get("GANS_TEST_CACHE_DIR") or str(
+        tmp_path_factory.getbasetemp() / "gans-cache")
     torch.set_num_threads(min(2, torch.get_num_threads()))
+    yield
+    if previous is None:
+        os.environ.pop("GANS_CACHE_DIR", None)
+    else:
+        os.environ["GANS_CACHE_DIR"] = previous
 
 
 @pytest.fixture
@@ -50,3 +60,26 @@ def tiny_recipe(tmp_path: Path, data_root: Path, **train) -> dict:
                   "sample_grid": 4, "log_every": 1, **train},
         "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False},
     }
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One 20-step run on random 16x16 images, shared by the tests that need a checkpoint."""
+    import yaml
+
+    from gans.cli import main
+
+    tmp = tmp_path_factory.mktemp("run")
+    root = tmp / "images"
+    generator = torch.Generator().manual_seed(0)
+    for i in range(48):
+        (root / f"c{i % 4}").mkdir(parents=True, exist_ok=True)
+        pixels = torch.randint(0, 256, (16, 16, 3), generator=generator, dtype=torch.uint8)
+        Image.fromarray(pixels.numpy()).save(root / f"c{i % 4}" / f"{i}.png")
+    raw = tiny_recipe(tmp, root, steps=20, checkpoint_every=10, sample_every=10)
+    recipe_path = tmp / "tiny.yaml"
+    recipe_path.write_text(yaml.safe_dump(raw))
+    out = tmp / "runs"
+    assert main(["train", str(recipe_path), "--out", str(out), "--set", "train.ema=0.9"]) == 0
+    (run_dir,) = (out / "tiny").iterdir()
+    return run_dir

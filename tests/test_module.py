@@ -1,4 +1,3 @@
-import copy
 
 import pytest
 import pytorch_lightning as pl

@@ -1,7 +1,5 @@
 """End to end through the command line, as a user runs it."""
 
-import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,27 +8,6 @@ from PIL import Image
 
 from conftest import tiny_recipe
 from gans.cli import main
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """One 20-step run shared by the tests below: the expensive part, done once."""
-    tmp = tmp_path_factory.mktemp("run")
-    from conftest import image_folder as make_folder  # noqa: F401  (fixture body reused below)
-
-    root = tmp / "images"
-    generator = torch.Generator().manual_seed(0)
-    for i in range(48):
-        (root / f"c{i % 4}").mkdir(parents=True, exist_ok=True)
-        pixels = torch.randint(0, 256, (16, 16, 3), generator=generator, dtype=torch.uint8)
-        Image.fromarray(pixels.numpy()).save(root / f"c{i % 4}" / f"{i}.png")
-    raw = tiny_recipe(tmp, root, steps=20, checkpoint_every=10, sample_every=10)
-    recipe_path = tmp / "tiny.yaml"
-    recipe_path.write_text(yaml.safe_dump(raw))
-    out = tmp / "runs"
-    assert main(["train", str(recipe_path), "--out", str(out), "--set", "train.ema=0.9"]) == 0
-    (run_dir,) = (out / "tiny").iterdir()
-    return run_dir
 
 
 def test_run_directory_holds_everything(trained_run):

@@ -1,0 +1,217 @@
+"""`gans eval`: a checkpoint's generator against a reference set, every figure with its protocol.
+
+Metrics (names as `--metrics` takes them):
+  fid       Fréchet Inception Distance (torchmetrics)
+  kid       Kernel Inception Distance (torchmetrics), mean and std over subsets
+  pr        improved precision and recall, k=3 (Kynkäänniemi et al. 2019)
+  dc        density and coverage, k=5 (Naeem et al. 2020)
+  coverage  class coverage: share of samples per class under a dataset classifier, classes
+            covered and KL(real || generated); Fashion-MNIST only (its classifier ships here)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from gans.data import Images, load_images
+from gans.errors import GansError
+from gans.files import atomic_write
+from gans.inception import EXTRACTOR_NAME, make_extractor, resolve_inception_weights, \
+    to_uint8_rgb
+from gans.metrics import RESIZE, FeaturesAsInput, feature_fid, real_features, real_key
+from gans.recipe import DataSection
+from gans.sampling import latents, load_generator
+
+METRICS = ("fid", "kid", "pr", "dc", "coverage")
+CLASSIFIERS = {"fashion-mnist": "gans.classifiers.fashion_mnist"}
+KID_SUBSET_SIZE = 1000
+KID_SUBSETS = 100
+
+
+@dataclass
+class EvalOptions:
+    metrics: Optional[tuple] = None  # None: every metric that applies to the checkpoint
+    num_fake: int = 10000
+    reference: Optional[str] = None  # train | test | a folder; default: test where there is one
+    num_real: Optional[int] = None  # default: the whole reference set
+    batch_size: int = 50
+    seed: int = 0
+    use_cache: bool = True
+    use_ema: bool = True
+    device: Optional[str] = None
+
+
+def parse_metrics(text: str) -> tuple:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in METRICS]
+    if unknown or not names:
+        raise GansError(f"--metrics: unknown metric {unknown[0] if unknown else '(none)'!r}; "
+                        f"choose from {','.join(METRICS)}")
+    return names
+
+
+def _reference_images(data: DataSection, reference: Optional[str]) -> tuple[Images, DataSection,
+                                                                               str]:
+    """(images, the data section they came from, split name) for --reference."""
+    if reference not in (None, "train", "test"):
+        folder = Path(reference)
+        if not folder.is_dir():
+            raise GansError(f"--reference {reference}: not train, test or a folder of images")
+        section = DataSection(name="folder", root=str(folder), resolution=data.resolution,
+                              channels=data.channels)
+        return load_images(section), section, "folder"
+    split = reference or ("train" if data.name == "folder" else "test")
+    section = DataSection(**{**data.__dict__, "limit": None})
+    try:
+        return load_images(section, split=split), section, split
+    except GansError as exc:
+        raise GansError(f"the checkpoint's dataset cannot be loaded for reference ({exc}); "
+                        f"pass --reference DIR with real images to compare with") from None
+
+
+def evaluate(checkpoint: Path, options: EvalOptions, log=print) -> dict:
+    """Compute the chosen metrics; returns {figure name: {value, protocol fields...}}."""
+    if options.num_fake < 2:
+        raise GansError(f"--num-fake must be at least 2 (FID needs a covariance), "
+                        f"got {options.num_fake}")
+    if options.num_real is not None and options.num_real < 2:
+        raise GansError(f"--num-real must be at least 2, got {options.num_real}")
+    if options.batch_size < 1:
+        raise GansError(f"--batch-size must be at least 1, got {options.batch_size}")
+    device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    generator, recipe, weights_kind = load_generator(checkpoint, use_ema=options.use_ema)
+    generator.to(device)
+    metrics = set(options.metrics or METRICS)
+    chosen = options.metrics is not None
+    classifier_module = CLASSIFIERS.get(recipe.data.name)
+    by_folder = options.reference not in (None, "train", "test")
+    if "coverage" in metrics and (classifier_module is None or by_folder):
+        if chosen and classifier_module is None:
+            raise GansError(f"--metrics coverage needs a classifier for the dataset; gans ships "
+                            f"one for {', '.join(CLASSIFIERS)}, not {recipe.data.name!r}; "
+                            "drop coverage from --metrics")
+        if chosen:
+            raise GansError("--metrics coverage compares with the dataset's own labels; use "
+                            "--reference train or test, or drop coverage from --metrics")
+        metrics.discard("coverage")  # the default set takes what applies
+
+    images, section, split = _reference_images(recipe.data, options.reference)
+    num_real = min(options.num_real or len(images.pixels), len(images.pixels))
+    weights = resolve_inception_weights(recipe.metrics.inception_weights)
+    extractor = make_extractor(weights).to(device)
+    key = real_key(section, split, images, weights, num_real)
+    real, _ = real_features(images, key, extractor, options.batch_size, options.use_cache)
+
+    classifier = None
+    if "coverage" in metrics:
+        import importlib
+
+        classifier_lib = importlib.import_module(classifier_module)
+        classifier = classifier_lib.load_classifier(device=device)
+    fake, predicted = _fake_features(generator, extractor, classifier, options, device)
+
+    reference = {"dataset": images.description, "split": split,
+                 "resolution": recipe.data.resolution}
+    base = {"extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
+            "num_fake": options.num_fake, "num_real": num_real, "reference": reference,
+            "resize": RESIZE, "generator": f"{checkpoint} ({weights_kind} weights)",
+            "seed": options.seed}
+    results: dict = {}
+    if "fid" in metrics:
+        fid = feature_fid()
+        fid.update(real, real=True)
+        fid.update(fake, real=False)
+        results["fid"] = {"value": fid.compute().item(), **base}
+    if "kid" in metrics:
+        results["kid"] = {**_kid(real, fake, options.seed), **base}
+    if "pr" in metrics or "dc" in metrics:
+        from gans import manifold
+
+        if "pr" in metrics:
+            for name, value in manifold.precision_recall(real, fake, k=3).items():
+                results[name] = {"value": value, "k": 3, **base}
+        if "dc" in metrics:
+            for name, value in manifold.density_coverage(real, fake, k=5).items():
+                results[name] = {"value": value, "k": 5, **base}
+    if "coverage" in metrics:
+        results["class_coverage"] = _class_coverage(classifier_lib, predicted, images, num_real,
+                                                    options, reference, checkpoint, weights_kind)
+    return results
+
+
+@torch.no_grad()
+def _fake_features(generator, extractor, classifier, options: EvalOptions, device):
+    z = latents(options.num_fake, generator.latent_dim, options.seed)
+    features, predicted = [], []
+    for chunk in tqdm(z.split(options.batch_size), desc=f"Inception features of "
+                      f"{options.num_fake} generated images", unit="batch", leave=False):
+        images = generator(chunk.to(device))
+        # Quantized as a saved PNG would be; the classifier sees the same pixels as Inception.
+        pixels = to_uint8_rgb(images)
+        features.append(extractor(pixels).float().cpu())
+        if classifier is not None:
+            as_float = pixels[:, : images.size(1)].float() / 127.5 - 1.0
+            predicted.append(classifier(as_float).argmax(1).cpu())
+    return torch.cat(features), (torch.cat(predicted) if predicted else None)
+
+
+def _kid(real: torch.Tensor, fake: torch.Tensor, seed: int) -> dict:
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    size = min(KID_SUBSET_SIZE, len(real), len(fake))
+    kid = KernelInceptionDistance(feature=FeaturesAsInput(), subsets=KID_SUBSETS, subset_size=size)
+    kid.update(real, real=True)
+    kid.update(fake, real=False)
+    with torch.random.fork_rng():  # the subsets are drawn from torch's global generator
+        torch.manual_seed(seed)
+        mean, std = kid.compute()
+    return {"value": mean.item(), "std": std.item(), "subsets": KID_SUBSETS, "subset_size": size}
+
+
+def _class_coverage(classifier_lib, predicted, images: Images, num_real: int,
+                    options: EvalOptions, reference: dict, checkpoint, weights_kind) -> dict:
+    from gans.coverage import class_coverage
+
+    labels = images.labels
+    if labels is None:
+        raise GansError("--metrics coverage needs labelled reference images; drop coverage")
+    report = class_coverage(predicted, labels, len(classifier_lib.CLASS_NAMES),
+                            list(classifier_lib.CLASS_NAMES))
+    return {"value": report["classes_covered"], **report,
+            "extractor": f"{classifier_lib.__name__.rsplit('.', 1)[-1]} classifier",
+            "weights_sha256": classifier_lib.weights_sha256(), "num_fake": options.num_fake,
+            "num_real": len(labels), "reference": reference, "resize": "to 28x28 inside the "
+            "classifier", "generator": f"{checkpoint} ({weights_kind} weights)",
+            "seed": options.seed}
+
+
+def format_table(results: dict) -> str:
+    rows = []
+    for name, figure in results.items():
+        value = figure["value"]
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        if "std" in figure:
+            shown += f" ± {figure['std']:.4f}"
+        if name == "class_coverage":
+            shown += f" of {len(figure['shares'])} classes, KL {figure['kl_divergence']:.4f}"
+        rows.append((name, shown))
+    width = max(len(n) for n, _ in rows)
+    first = next(iter(results.values()))
+    ref = first["reference"]
+    lines = [f"{n:<{width}}  {v}" for n, v in rows]
+    lines.append(f"protocol: {first['extractor']} (sha256 {first['weights_sha256'][:12]}), "
+                 f"{first['num_fake']} generated vs {first['num_real']} real, "
+                 f"{ref['dataset']} [{ref['split']}] at {ref['resolution']}px, "
+                 f"resize {first['resize']}")
+    return "\n".join(lines)
+
+
+def write_json(results: dict, path: Path) -> None:
+    text = json.dumps(results, indent=2, default=str) + "\n"
+    atomic_write(Path(path), lambda f: f.write(text.encode()))

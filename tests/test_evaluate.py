@@ -1,0 +1,109 @@
+"""`gans eval` end to end, and our FID against torch-fidelity's own on the same folders."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from gans.cli import main
+from gans.data import load_images
+from gans.inception import make_extractor, resolve_inception_weights
+from gans.metrics import extract_features, feature_fid
+from gans.recipe import DataSection
+
+
+def write_folder(folder, n, seed, noise=0.0):
+    """Smooth random colour fields (like generator output), optionally with pixel noise."""
+    folder.mkdir(parents=True)
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(n, 3, 4, 4, generator=g)
+    images = torch.nn.functional.interpolate(low, size=32, mode="bilinear")
+    images = (images + noise * torch.randn(images.shape, generator=g)).clamp(0, 1)
+    for i, image in enumerate((images * 255).round().to(torch.uint8)):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i:04d}.png")
+
+
+def test_fid_equals_torch_fidelity_on_the_same_folders(tmp_path):
+    import torch_fidelity
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_folder(a, 200, seed=0)
+    write_folder(b, 200, seed=1, noise=0.1)
+    weights = resolve_inception_weights()
+    extractor = make_extractor(weights)
+    fid = feature_fid()
+    for folder, real in ((a, True), (b, False)):
+        pixels = load_images(DataSection(name="folder", root=str(folder), resolution=32,
+                                         channels=3)).pixels
+        fid.update(extract_features(extractor, pixels, batch_size=50), real=real)
+    ours = fid.compute().item()
+    theirs = torch_fidelity.calculate_metrics(
+        input1=str(a), input2=str(b), fid=True, cuda=False, batch_size=50, cache=False,
+        verbose=False, feature_extractor_weights_path=str(weights.path),
+    )["frechet_inception_distance"]
+    assert ours > 1.0  # the two sets differ: the comparison is not between two zeros
+    assert ours == pytest.approx(theirs, rel=1e-4)
+
+
+def test_eval_prints_figures_with_protocol_and_writes_json(trained_run, tmp_path, capsys):
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    out = tmp_path / "eval" / "figures.json"
+    assert main(["eval", str(ckpt), "--metrics", "fid,kid,pr,dc", "--num-fake", "24",
+                 "--num-real", "24", "--batch-size", "12", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("fid", "kid", "precision", "recall", "density", "coverage", "protocol:"):
+        assert name in printed
+    figures = json.loads(out.read_text())
+    assert set(figures) == {"fid", "kid", "precision", "recall", "density", "coverage"}
+    for figure in figures.values():
+        assert figure["extractor"] == "inception-v3-tf-2015-12-05"
+        assert len(figure["weights_sha256"]) == 64
+        assert (figure["num_fake"], figure["num_real"]) == (24, 24)
+        assert figure["reference"]["resolution"] == 16 and figure["reference"]["split"] == "train"
+        assert "299" in figure["resize"]
+    assert figures["fid"]["value"] > 0 and 0 <= figures["precision"]["value"] <= 1
+
+
+def test_eval_is_deterministic_and_reads_the_cache(trained_run, tmp_path, capsys):
+    ckpt = str(trained_run / "checkpoints" / "last.ckpt")
+    args = ["eval", ckpt, "--metrics", "fid", "--num-fake", "16", "--num-real", "16"]
+    assert main(args + ["--json", str(tmp_path / "1.json")]) == 0
+    assert main(args + ["--json", str(tmp_path / "2.json"), "--no-cache"]) == 0
+    first, second = (json.loads((tmp_path / f"{i}.json").read_text())["fid"]["value"]
+                     for i in (1, 2))
+    assert first == pytest.approx(second, rel=1e-6)
+
+
+def test_eval_against_a_folder_reference(trained_run, tmp_path, capsys):
+    ref = tmp_path / "ref"
+    write_folder(ref, 20, seed=3)
+    assert main(["eval", str(trained_run / "checkpoints" / "last.ckpt"), "--metrics", "fid",
+                 "--num-fake", "10", "--reference", str(ref), "--json",
+                 str(tmp_path / "f.json")]) == 0
+    figure = json.loads((tmp_path / "f.json").read_text())["fid"]
+    assert figure["reference"]["split"] == "folder" and figure["num_real"] == 20
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--num-fake", "1"], "--num-fake must be at least 2"),
+    (["--metrics", "fid,bogus"], "unknown metric 'bogus'; choose from fid,kid,pr,dc,coverage"),
+    (["--metrics", "coverage"], "needs a classifier for the dataset"),
+    (["--reference", "/nowhere"], "--reference /nowhere: not train, test or a folder"),
+    (["--json", "/proc/nope/x.json"], "cannot write to /proc/nope"),
+])
+def test_eval_bad_arguments(trained_run, capsys, args, fragment):
+    code = main(["eval", str(trained_run / "checkpoints" / "last.ckpt"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_eval_without_reachable_data_asks_for_a_reference(trained_run, tmp_path, capsys):
+    """A checkpoint whose training folder is gone cannot be compared without --reference."""
+
+    ckpt = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt["hyper_parameters"]["recipe"]["data"]["root"] = str(tmp_path / "moved-away")
+    moved = tmp_path / "moved.ckpt"
+    torch.save(ckpt, moved)
+    assert main(["eval", str(moved), "--metrics", "fid", "--num-fake", "4"]) == 2
+    assert "pass --reference DIR" in capsys.readouterr().err
