@@ -11,6 +11,7 @@ Metrics (names as `--metrics` takes them):
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
+from gans import manifold
+from gans.coverage import class_coverage
 from gans.data import Images, load_images
 from gans.errors import GansError
 from gans.files import atomic_write
@@ -75,7 +78,7 @@ def _reference_images(data: DataSection, reference: Optional[str]) -> tuple[Imag
                         f"pass --reference DIR with real images to compare with") from None
 
 
-def evaluate(checkpoint: Path, options: EvalOptions, log=print) -> dict:
+def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     """Compute the chosen metrics; returns {figure name: {value, protocol fields...}}."""
     if options.num_fake < 2:
         raise GansError(f"--num-fake must be at least 2 (FID needs a covariance), "
@@ -103,62 +106,69 @@ def evaluate(checkpoint: Path, options: EvalOptions, log=print) -> dict:
 
     images, section, split = _reference_images(recipe.data, options.reference)
     num_real = min(options.num_real or len(images.pixels), len(images.pixels))
-    weights = resolve_inception_weights(recipe.metrics.inception_weights)
-    extractor = make_extractor(weights).to(device)
-    key = real_key(section, split, images, weights, num_real)
-    real, _ = real_features(images, key, extractor, options.batch_size, options.use_cache)
-
-    classifier = None
-    if "coverage" in metrics:
-        import importlib
-
-        classifier_lib = importlib.import_module(classifier_module)
-        classifier = classifier_lib.load_classifier(device=device)
-    fake, predicted = _fake_features(generator, extractor, classifier, options, device)
-
     reference = {"dataset": images.description, "split": split,
                  "resolution": recipe.data.resolution}
-    base = {"extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
-            "num_fake": options.num_fake, "num_real": num_real, "reference": reference,
-            "resize": RESIZE, "generator": f"{checkpoint} ({weights_kind} weights)",
-            "seed": options.seed}
+    generated_by = {"generator": f"{checkpoint} ({weights_kind} weights)", "seed": options.seed}
     results: dict = {}
+
+    extractor = real = None
+    if metrics & {"fid", "kid", "pr", "dc"}:
+        weights = resolve_inception_weights(recipe.metrics.inception_weights)
+        extractor = make_extractor(weights).to(device)
+        key = real_key(section, split, images, weights, num_real)
+        real, _ = real_features(images, key, extractor, options.batch_size, options.use_cache)
+        protocol = {"extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
+                    "num_fake": options.num_fake, "num_real": num_real,
+                    "reference": reference, "resize": RESIZE, **generated_by}
+    classifier = classifier_lib = None
+    if "coverage" in metrics:
+        classifier_lib = importlib.import_module(classifier_module)
+        classifier = classifier_lib.load_classifier(device=device)
+    fake, predicted = _generated(generator, extractor, classifier, options, device)
+
     if "fid" in metrics:
         fid = feature_fid()
         fid.update(real, real=True)
         fid.update(fake, real=False)
-        results["fid"] = {"value": fid.compute().item(), **base}
+        results["fid"] = {"value": fid.compute().item(), **protocol}
     if "kid" in metrics:
-        results["kid"] = {**_kid(real, fake, options.seed), **base}
-    if "pr" in metrics or "dc" in metrics:
-        from gans import manifold
-
-        if "pr" in metrics:
-            for name, value in manifold.precision_recall(real, fake, k=3).items():
-                results[name] = {"value": value, "k": 3, **base}
-        if "dc" in metrics:
-            for name, value in manifold.density_coverage(real, fake, k=5).items():
-                results[name] = {"value": value, "k": 5, **base}
+        results["kid"] = {**_kid(real, fake, options.seed), **protocol}
+    if "pr" in metrics:
+        for name, value in manifold.precision_recall(real, fake, k=3).items():
+            results[name] = {"value": value, "k": 3, **protocol}
+    if "dc" in metrics:
+        for name, value in manifold.density_coverage(real, fake, k=5).items():
+            results[name] = {"value": value, "k": 5, **protocol}
     if "coverage" in metrics:
-        results["class_coverage"] = _class_coverage(classifier_lib, predicted, images, num_real,
-                                                    options, reference, checkpoint, weights_kind)
+        if images.labels is None:
+            raise GansError("--metrics coverage needs labelled reference images; "
+                            "drop coverage from --metrics")
+        names = list(classifier_lib.CLASS_NAMES)
+        report = class_coverage(predicted, images.labels, len(names), names)
+        results["class_coverage"] = {
+            "value": report["classes_covered"], **report,
+            "extractor": f"{classifier_module} classifier",
+            "weights_sha256": classifier_lib.weights_sha256(), "num_fake": options.num_fake,
+            "num_real": len(images.labels), "reference": reference,
+            "resize": "to 28x28 inside the classifier", **generated_by}
     return results
 
 
 @torch.no_grad()
-def _fake_features(generator, extractor, classifier, options: EvalOptions, device):
+def _generated(generator, extractor, classifier, options: EvalOptions, device):
+    """Inception features and classifier labels of the generated images, batch by batch."""
     z = latents(options.num_fake, generator.latent_dim, options.seed)
     features, predicted = [], []
-    for chunk in tqdm(z.split(options.batch_size), desc=f"Inception features of "
-                      f"{options.num_fake} generated images", unit="batch", leave=False):
-        images = generator(chunk.to(device))
+    for chunk in tqdm(z.split(options.batch_size), desc=f"{options.num_fake} generated images",
+                      unit="batch", leave=False):
         # Quantized as a saved PNG would be; the classifier sees the same pixels as Inception.
-        pixels = to_uint8_rgb(images)
-        features.append(extractor(pixels).float().cpu())
+        pixels = to_uint8_rgb(generator(chunk.to(device)))
+        if extractor is not None:
+            features.append(extractor(pixels).float().cpu())
         if classifier is not None:
-            as_float = pixels[:, : images.size(1)].float() / 127.5 - 1.0
-            predicted.append(classifier(as_float).argmax(1).cpu())
-    return torch.cat(features), (torch.cat(predicted) if predicted else None)
+            predicted.append(classifier(pixels).argmax(1).cpu())  # grey stays grey: mean of RGB
+    return (torch.cat(features) if features else None,
+            torch.cat(predicted) if predicted else None)
 
 
 def _kid(real: torch.Tensor, fake: torch.Tensor, seed: int) -> dict:
@@ -174,23 +184,6 @@ def _kid(real: torch.Tensor, fake: torch.Tensor, seed: int) -> dict:
     return {"value": mean.item(), "std": std.item(), "subsets": KID_SUBSETS, "subset_size": size}
 
 
-def _class_coverage(classifier_lib, predicted, images: Images, num_real: int,
-                    options: EvalOptions, reference: dict, checkpoint, weights_kind) -> dict:
-    from gans.coverage import class_coverage
-
-    labels = images.labels
-    if labels is None:
-        raise GansError("--metrics coverage needs labelled reference images; drop coverage")
-    report = class_coverage(predicted, labels, len(classifier_lib.CLASS_NAMES),
-                            list(classifier_lib.CLASS_NAMES))
-    return {"value": report["classes_covered"], **report,
-            "extractor": f"{classifier_lib.__name__.rsplit('.', 1)[-1]} classifier",
-            "weights_sha256": classifier_lib.weights_sha256(), "num_fake": options.num_fake,
-            "num_real": len(labels), "reference": reference, "resize": "to 28x28 inside the "
-            "classifier", "generator": f"{checkpoint} ({weights_kind} weights)",
-            "seed": options.seed}
-
-
 def format_table(results: dict) -> str:
     rows = []
     for name, figure in results.items():
@@ -199,7 +192,8 @@ def format_table(results: dict) -> str:
         if "std" in figure:
             shown += f" ± {figure['std']:.4f}"
         if name == "class_coverage":
-            shown += f" of {len(figure['shares'])} classes, KL {figure['kl_divergence']:.4f}"
+            shown += (f" of {figure['num_classes']} classes covered, "
+                      f"KL(real || generated) {figure['kl_real_generated']:.4f}")
         rows.append((name, shown))
     width = max(len(n) for n, _ in rows)
     first = next(iter(results.values()))

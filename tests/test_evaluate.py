@@ -107,3 +107,27 @@ def test_eval_without_reachable_data_asks_for_a_reference(trained_run, tmp_path,
     torch.save(ckpt, moved)
     assert main(["eval", str(moved), "--metrics", "fid", "--num-fake", "4"]) == 2
     assert "pass --reference DIR" in capsys.readouterr().err
+
+
+def test_eval_class_coverage_on_a_fashion_mnist_checkpoint(tmp_path, capsys):
+    import yaml
+
+    recipe = tmp_path / "fm.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "model": {"generator": {"name": "dcgan", "latent_dim": 8, "width": 8},
+                  "discriminator": {"name": "dcgan", "width": 8}},
+        "data": {"name": "fashion-mnist", "resolution": 16, "limit": 64},
+        "train": {"steps": 2, "batch_size": 32, "sample_every": 2},
+        "trainer": {"accelerator": "cpu", "enable_progress_bar": False}}))
+    assert main(["train", str(recipe), "--out", str(tmp_path / "runs")]) == 0
+    ckpt = tmp_path / "runs" / "fm" / "version_0" / "checkpoints" / "last.ckpt"
+    out = tmp_path / "coverage.json"
+    assert main(["eval", str(ckpt), "--metrics", "coverage", "--num-fake", "40",
+                 "--json", str(out)]) == 0
+    assert "class_coverage" in capsys.readouterr().out
+    figure = json.loads(out.read_text())["class_coverage"]
+    assert figure["num_classes"] == 10 and figure["num_real"] == 10000
+    assert figure["reference"]["split"] == "test"
+    assert sum(figure["generated_share"].values()) == pytest.approx(1.0)
+    assert 1 <= figure["value"] == figure["classes_covered"] <= 10
+    assert figure["kl_real_generated"] >= 0 and len(figure["weights_sha256"]) == 64

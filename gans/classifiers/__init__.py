@@ -1,0 +1,1 @@
+"""Small pretrained classifiers that score what a generator produces (e.g. class coverage)."""
