@@ -112,7 +112,9 @@ def make_extractor(weights: InceptionWeights) -> torch.nn.Module:
     extractor = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
                                    feature_extractor_weights_path=str(weights.path),
                                    antialias=False)
-    return extractor.eval()
+    # channels_last: 1.8x the images/s of the default layout on a 2-core AVX-512 CPU (14 -> 25
+    # at batch 16-50), features within 6e-6 (benchmarks/inception.py measures it).
+    return extractor.to(memory_format=torch.channels_last).eval()
 
 
 def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
