@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -14,11 +15,31 @@ EXIT_USAGE = 2
 
 
 def _train(args) -> int:
-    from gans.recipe import load_recipe
-    from gans.train import train
+    from gans.recipe import apply_overrides, load_recipe, validate
+    from gans.train import resume_point, train
 
-    recipe = load_recipe(args.recipe, args.set)
-    run_dir = train(recipe, Path(args.out))
+    if args.resume is None:
+        if args.recipe is None:
+            raise GansError("gans train needs a recipe (gans train RECIPE.yaml) or --resume RUN_DIR")
+        recipe = load_recipe(args.recipe, args.set)
+        resume = None
+    else:
+        if args.recipe is not None:
+            raise GansError("--resume continues a run with the recipe inside its checkpoint; "
+                            "drop RECIPE (change keys with --set) or start a new run")
+        from gans.sampling import read_checkpoint
+
+        resume = resume_point(Path(args.resume))
+        raw = read_checkpoint(resume)["hyper_parameters"]["recipe"]
+        recipe = validate(apply_overrides(raw, args.set), source=f"{resume} (recipe inside)")
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    try:
+        run_dir = train(recipe, Path(args.out), resume=resume)
+    except SIGTERMException:  # the checkpoint is saved and the message printed by then
+        return 128 + signal.SIGTERM
+    except SystemExit as stop:  # how Lightning ends a run after Ctrl-C, once it has saved
+        return 128 + signal.SIGINT if stop.code == 1 else stop.code
     print(run_dir)
     return 0
 
@@ -84,10 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("train", help="train from a recipe; prints the run directory")
-    p.add_argument("recipe", help="recipe YAML file")
+    p.add_argument("recipe", nargs="?", help="recipe YAML file")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override one recipe key (value parsed as YAML); repeatable")
     p.add_argument("--out", default="runs", help="folder for runs (default: runs)")
+    p.add_argument("--resume", metavar="RUN_DIR_OR_CKPT",
+                   help="continue a run in its own directory (e.g. after Ctrl-C or a crash); "
+                        "--set train.steps=N trains it longer")
     p.set_defaults(run=_train)
 
     p = commands.add_parser("recipe", help="print the resolved recipe, or --list the names")

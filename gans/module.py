@@ -171,7 +171,8 @@ class GANModule(pl.LightningModule):
         Lightning's own x axis counts batches, which differs from generator steps when
         n_critic > 1; GAN curves read best against generator steps, as `train.*` counts them.
         """
-        values = {k: float(v) for k, v in values.items()}  # one host sync, at log steps only
+        values = {k: float(v.detach()) if torch.is_tensor(v) else float(v)  # one host sync,
+                  for k, v in values.items()}  # at log steps only
         self.log_dict(values, logger=False, prog_bar=True)
         if self.logger is not None:
             self.logger.log_metrics(values, step=self.g_step)

@@ -105,6 +105,7 @@ TRAINER_KEYS_OWNED = {
     "default_root_dir": "--out",
     "enable_checkpointing": "train.checkpoint_every",
     "log_every_n_steps": "train.log_every",
+    "plugins": "nothing (gans sets its checkpoint writer)",
 }
 
 POSITIVE_INTS = {
@@ -124,9 +125,15 @@ def load_recipe(path: Union[str, Path], overrides: Optional[list] = None) -> Rec
     path = Path(path)
     raw = _read_with_extends(path, seen=())
     raw.setdefault("name", path.stem)
+    return validate(apply_overrides(raw, overrides), source=str(path))
+
+
+def apply_overrides(raw: dict, overrides: Optional[list]) -> dict:
+    """A copy of `raw` with each "a.b=c" applied (c parsed as YAML)."""
+    raw = deep_merge({}, raw)
     for item in overrides or []:
-        _apply_override(raw, item, path)
-    return validate(raw, source=str(path))
+        _apply_override(raw, item)
+    return raw
 
 
 def _read_yaml(path: Path) -> dict:
@@ -173,16 +180,17 @@ def _read_with_extends(path: Path, seen: tuple) -> dict:
 
 
 def deep_merge(base: dict, top: dict) -> dict:
-    out = dict(base)
+    """`top` over `base`, recursively; neither input is modified."""
+    out = {k: deep_merge({}, v) if isinstance(v, dict) else v for k, v in base.items()}
     for key, value in top.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
-            out[key] = value
+            out[key] = deep_merge({}, value) if isinstance(value, dict) else value
     return out
 
 
-def _apply_override(raw: dict, item: str, path: Path) -> None:
+def _apply_override(raw: dict, item: str) -> None:
     if "=" not in item:
         raise GansError(f"--set {item!r}: expected key.path=value, e.g. --set train.steps=100")
     key, _, text = item.partition("=")

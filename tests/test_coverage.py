@@ -25,14 +25,10 @@ def classifier():
     return load_classifier()
 
 
-def first_test_images(resolution, tmp_path_factory):
+def first_test_images(resolution, tmp_path_factory=None):
     """The first NUM_TEST test images as a GAN at `resolution` trains on them (uint8)."""
-    cache = (os.environ.get("GANS_TEST_CACHE_DIR")
-             or str(tmp_path_factory.getbasetemp() / "gans-cache"))
-    with pytest.MonkeyPatch.context() as patch:  # the same isolated cache as conftest's
-        patch.setenv("GANS_CACHE_DIR", cache)
-        return load_images(DataSection(name="fashion-mnist", split="test", resolution=resolution,
-                                       channels=1, limit=NUM_TEST))
+    return load_images(DataSection(name="fashion-mnist", split="test", resolution=resolution,
+                                   channels=1, limit=NUM_TEST))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,77 @@
+"""Resume continues a run where it stopped; Ctrl-C and SIGTERM save before leaving."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+import yaml
+
+from conftest import tiny_recipe
+from gans.cli import main
+
+
+def events(run_dir, tag):
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    mux = EventMultiplexer().AddRunsFromDirectory(str(run_dir))
+    mux.Reload()
+    return sorted(e.step for run in mux.Runs() if tag in mux.Runs()[run]["scalars"]
+                  for e in mux.Scalars(run, tag))
+
+
+def test_resume_continues_step_optimizers_ema_and_curves(tmp_path, image_folder, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe(tmp_path, image_folder, steps=4)))
+    out = tmp_path / "runs"
+    assert main(["train", str(recipe), "--out", str(out)]) == 0
+    run_dir = out / "tiny" / "version_0"
+    first = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+    assert main(["train", "--resume", str(run_dir), "--set", "train.steps=7"]) == 0
+    assert capsys.readouterr().out.strip().endswith(str(run_dir))
+    assert sorted(p.name for p in (out / "tiny").iterdir()) == ["version_0"]  # no new run
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 14
+    assert last["state_dict"]["g_ema.n_averaged"].item() == 7  # EMA went on, not restarted
+    adam_steps = [s["step"].item() for s in last["optimizer_states"][0]["state"].values()]
+    assert set(adam_steps) == {7.0}  # Adam's moments came back from the checkpoint
+    assert not torch.equal(first["state_dict"]["generator.net.0.weight"],
+                           last["state_dict"]["generator.net.0.weight"])
+    assert yaml.safe_load((run_dir / "recipe.yaml").read_text())["train"]["steps"] == 7
+    assert events(run_dir, "loss/generator") == list(range(1, 8))
+
+
+def test_resume_argument_errors(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "pass a run directory" in capsys.readouterr().err
+    assert main(["train", "recipes/quickstart.yaml", "--resume", str(tmp_path)]) == 2
+    assert "drop RECIPE" in capsys.readouterr().err
+
+
+def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder, steps=100000, checkpoint_every=100000,
+                      sample_every=100000)
+    recipe = tmp_path / "long.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "runs"
+    run_dir = out / "tiny" / "version_0"
+    process = subprocess.Popen([sys.executable, "-m", "gans", "train", str(recipe), "--out",
+                                str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.time() + 120
+    while not list(run_dir.glob("events.out.tfevents.*")) and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # some steps into training
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "interrupted at generator step" in err and "--resume" in err
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    steps = saved["global_step"] // 2
+    assert steps > 0
+    assert main(["train", "--resume", str(run_dir), "--set", f"train.steps={steps + 2}"]) == 0
+    resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == 2 * (steps + 2)
