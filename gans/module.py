@@ -207,8 +207,9 @@ class GANModule(pl.LightningModule):
 
         images = self.generate(self.fixed_z.to(self.device)).float().cpu()
         grid = make_grid(images, nrow=int(len(images) ** 0.5), normalize=True, value_range=(-1, 1))
-        if self.trainer.log_dir:
-            out = Path(self.trainer.log_dir) / "samples"
+        # Only a run directory gets files: without a logger Lightning's log_dir is the cwd.
+        if self.logger is not None and self.logger.log_dir:
+            out = Path(self.logger.log_dir) / "samples"
             out.mkdir(parents=True, exist_ok=True)
             save_image(grid, out / f"step_{self.g_step:07d}.png")
         logger = self.logger

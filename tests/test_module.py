@@ -55,7 +55,8 @@ def test_one_step_changes_g_and_d_and_the_g_update_leaves_d_alone(tmp_path, imag
     assert all(torch.equal(d_now[k], d_after_its_update[k]) for k in d_now)
 
 
-def test_n_critic_counts_generator_steps(tmp_path, image_folder):
+def test_n_critic_counts_generator_steps(tmp_path, image_folder, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     raw = tiny_recipe(tmp_path, image_folder, steps=3, n_critic=2)
     module, dm, trainer = fit(raw, steps=3)
     d_steps = []
@@ -70,6 +71,7 @@ def test_n_critic_counts_generator_steps(tmp_path, image_folder):
     trainer.fit(module, datamodule=dm)
     assert (len(g_steps), len(d_steps)) == (3, 6)
     assert module.g_step == 3
+    assert not (tmp_path / "samples").exists()  # no run directory, so no sample files
 
 
 def test_ema_tracks_the_generator(tmp_path, image_folder):
