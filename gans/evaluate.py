@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -175,7 +176,10 @@ def _kid(real: torch.Tensor, fake: torch.Tensor, seed: int) -> dict:
     from torchmetrics.image.kid import KernelInceptionDistance
 
     size = min(KID_SUBSET_SIZE, len(real), len(fake))
-    kid = KernelInceptionDistance(feature=FeaturesAsInput(), subsets=KID_SUBSETS, subset_size=size)
+    with warnings.catch_warnings():  # its memory warning is about images; it holds features here
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        kid = KernelInceptionDistance(feature=FeaturesAsInput(), subsets=KID_SUBSETS,
+                                      subset_size=size)
     kid.update(real, real=True)
     kid.update(fake, real=False)
     with torch.random.fork_rng():  # the subsets are drawn from torch's global generator
