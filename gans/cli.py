@@ -40,7 +40,10 @@ def _train(args) -> int:
         return 128 + signal.SIGTERM
     except SystemExit as stop:  # how Lightning ends a run after Ctrl-C, once it has saved
         return 128 + signal.SIGINT if stop.code == 1 else stop.code
-    print(run_dir)
+    from pytorch_lightning.utilities import rank_zero_only
+
+    if rank_zero_only.rank == 0:  # every process of a multi-device run returns here
+        print(run_dir)
     return 0
 
 

@@ -189,7 +189,12 @@ def image_folder(root: Optional[str], split: str, resolution: int) -> Images:
 
 
 class GANDataModule(pl.LightningDataModule):
-    """Shuffled uint8 batches of the training images; the step normalises them."""
+    """Shuffled uint8 batches of the training images; the step normalises them.
+
+    Under several processes Lightning swaps the sampler for a DistributedSampler (seeded with
+    the recipe seed, reshuffled every epoch): each rank then draws `batch_size` images a step
+    from its own 1/N of the data.
+    """
 
     def __init__(self, data, batch_size: int, seed: int = 0):
         super().__init__()
@@ -201,10 +206,13 @@ class GANDataModule(pl.LightningDataModule):
     def setup(self, stage: Optional[str] = None) -> None:
         if self.images is None:
             self.images = load_images(self.data)
-        if len(self.images.pixels) < self.batch_size:
+        # Inside Trainer.fit the world size is known: every rank needs a whole batch of its shard.
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if len(self.images.pixels) < self.batch_size * world:
+            needed = (f"train.batch_size={self.batch_size}" if world == 1 else
+                      f"train.batch_size={self.batch_size} x {world} processes")
             raise GansError(f"{self.images.description} has {len(self.images.pixels)} images, "
-                            f"fewer than train.batch_size={self.batch_size}; "
-                            f"lower train.batch_size or add images")
+                            f"fewer than {needed}; lower train.batch_size or add images")
 
     def train_dataloader(self) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)

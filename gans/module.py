@@ -4,10 +4,15 @@ One batch is one discriminator update; every `train.n_critic`-th batch also upda
 generator. Lightning's `global_step` counts optimizer steps of both networks, so
 `global_step = generator_steps * (n_critic + 1)` at every generator-step boundary; `g_step`
 reads the generator count from it, which makes it survive a resume with no state of its own.
+
+Under several processes (docs/distributed.md) every rank runs this same step on its own shard
+of the data and its own latents; the strategy averages each phase's gradients over ranks, so the
+networks stay identical and the update equals one process with the whole global batch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Optional
@@ -15,6 +20,7 @@ from typing import Optional
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim.swa_utils import AveragedModel
 
 from gans import losses
@@ -48,6 +54,13 @@ def ramped_ema(beta: float):
     return update
 
 
+def noise_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of a rank's latent stream, from the recipe seed, the global rank and the step
+    the stream starts at (0, or the step a resumed run continues from)."""
+    digest = hashlib.sha256(f"gans-latents/{seed}/{rank}/{step}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
+
+
 class GANModule(pl.LightningModule):
     def __init__(self, recipe: dict):
         super().__init__()
@@ -65,6 +78,7 @@ class GANModule(pl.LightningModule):
         seeded = torch.Generator().manual_seed(self.recipe.seed)
         self.register_buffer("fixed_z", torch.randn(train.sample_grid, self.generator.latent_dim,
                                                     generator=seeded), persistent=False)
+        self.noise: Optional[torch.Generator] = None  # this rank's latent stream; see latents()
         self._images_at_last_log = 0
         self._time_at_last_log: Optional[float] = None
 
@@ -87,6 +101,21 @@ class GANModule(pl.LightningModule):
         """The network to sample from: the EMA copy when there is one."""
         return self.g_ema.module if self.g_ema is not None else self.generator
 
+    # ------------------------------------------------------------------ latents
+
+    def on_train_start(self) -> None:
+        # Lightning seeds every rank alike (seed_everything, then reset_seed in each process), so
+        # torch.randn here would hand every rank the same z: N processes would train on N copies
+        # of one latent batch. Each rank draws from its own stream instead, seeded by the recipe
+        # seed, its rank and the starting step (a resumed run does not replay its first latents).
+        self.noise = torch.Generator(device=self.device)
+        self.noise.manual_seed(noise_seed(self.recipe.seed, self.global_rank,
+                                          self.trainer.global_step))
+
+    def latents(self, n: int) -> torch.Tensor:
+        """`n` latent vectors for this rank's share of the batch."""
+        return torch.randn(n, self.generator.latent_dim, device=self.device, generator=self.noise)
+
     # ------------------------------------------------------------------ the step
 
     def training_step(self, batch, batch_idx: int) -> None:
@@ -97,7 +126,7 @@ class GANModule(pl.LightningModule):
         g_update_now = self.trainer.global_step % (n_critic + 1) == n_critic - 1
         log_now = g_update_now and (self.g_step + 1) % self.recipe.train.log_every == 0
 
-        z = torch.randn(real.size(0), self.generator.latent_dim, device=self.device)
+        z = self.latents(real.size(0))
         with torch.set_grad_enabled(g_update_now):  # the one G forward serves D and G steps
             fake = self.generator(z)
 
@@ -118,13 +147,19 @@ class GANModule(pl.LightningModule):
         g_grad_norm = self._grad_norm(self.generator) if log_now else None
         opt_g.step()
         self.untoggle_optimizer(opt_g)
+        self.average_batchnorm_statistics()
         if self.g_ema is not None:
             self.g_ema.update_parameters(self.generator)
 
         if log_now:
+            # Means over ranks, so N processes log what one process with the global batch would.
+            # Gradient norms need none: the gradients were averaged over ranks in the backward.
+            g_loss, d_loss, real_mean, fake_mean = self.mean_over_ranks(torch.stack([
+                g_loss.detach(), d_loss.detach(), real_logits.detach().mean(),
+                fake_logits.detach().mean()]).float())
             self.record({
                 "loss/generator": g_loss, "loss/discriminator": d_loss,
-                "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean(),
+                "D/real": real_mean, "D/fake": fake_mean,
                 "grad_norm/generator": g_grad_norm, "grad_norm/discriminator": d_grad_norm,
                 "lr/generator": opt_g.param_groups[0]["lr"],
                 "lr/discriminator": opt_d.param_groups[0]["lr"],
@@ -145,6 +180,31 @@ class GANModule(pl.LightningModule):
             loss = loss + self.recipe.loss.gp_weight * losses.gradient_penalty(
                 self.discriminator, real.detach(), fake)
         return loss, real_logits, fake_logits
+
+    def average_batchnorm_statistics(self) -> None:
+        """BatchNorm running statistics, averaged over ranks (a collective; a no-op alone).
+
+        Each rank's statistics come from its own shard. Averaged after every generator update
+        (no graph holds them then), the ranks stay identical, buffers included, and the EMA
+        generator that every rank samples FID images from is the same everywhere.
+        SyncBatchNorm layers (`trainer.sync_batchnorm=true`) already agree and are left alone.
+        """
+        if self.trainer.world_size == 1:
+            return
+        statistics = [s for m in self.modules() if isinstance(m, _BatchNorm)
+                      and not isinstance(m, nn.SyncBatchNorm) and m.track_running_stats
+                      for s in (m.running_mean, m.running_var)]
+        for dtype in dict.fromkeys(s.dtype for s in statistics):  # the same order on every rank
+            group = [s for s in statistics if s.dtype == dtype]
+            means = self.mean_over_ranks(torch.cat([s.reshape(-1) for s in group]))
+            for s, mean in zip(group, means.split([s.numel() for s in group])):
+                s.copy_(mean.view_as(s))
+
+    def mean_over_ranks(self, values: torch.Tensor) -> torch.Tensor:
+        """The mean over all processes (a collective: every rank must call it)."""
+        if self.trainer.world_size == 1:
+            return values
+        return self.trainer.strategy.reduce(values, reduce_op="mean")
 
     @property
     def dtype_for_data(self) -> torch.dtype:
@@ -208,6 +268,7 @@ class GANModule(pl.LightningModule):
         images = self.generate(self.fixed_z.to(self.device)).float().cpu()
         grid = make_grid(images, nrow=int(len(images) ** 0.5), normalize=True, value_range=(-1, 1))
         # Only a run directory gets files: without a logger Lightning's log_dir is the cwd.
+        # (trainer.log_dir would also hang under DDP: it broadcasts, and only rank 0 is here.)
         if self.logger is not None and self.logger.log_dir:
             out = Path(self.logger.log_dir) / "samples"
             out.mkdir(parents=True, exist_ok=True)

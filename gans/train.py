@@ -2,20 +2,29 @@
 
 Run layout: <out>/<recipe name>/version_<n>/ holding recipe.yaml (resolved), checkpoints/
 (last.ckpt, best.ckpt by FID when tracked), samples/ (fixed-z grids) and TensorBoard events.
+
+Several processes (`trainer.devices`, `trainer.num_nodes`) train with `GANDDPStrategy` unless the
+recipe names a strategy; see docs/distributed.md. Every file of a run is written by rank 0, and
+the run directory is settled inside `Trainer.fit`, where the ranks can agree on it.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.strategies import DDPStrategy, StrategyRegistry
 from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from gans.data import GANDataModule
@@ -34,50 +43,164 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_write(Path(path), lambda f: torch.save(checkpoint, f))
 
 
+class GANDDPStrategy(DDPStrategy):
+    """Data-parallel GAN training: Lightning's DDP launch, process group, samplers and
+    collectives, without a DistributedDataParallel wrapper; after every backward, the gradients
+    of that backward's network are averaged over ranks in one all-reduce.
+
+    Lightning wraps the whole LightningModule in one DDP, which expects every parameter to get
+    a gradient in every backward; a GAN's D step leaves G without one and its G step leaves D
+    without one, so plain `ddp` fails, and `ddp_find_unused_parameters_true` pays for a graph
+    search and an all-reduce of both networks in every backward. The step toggles its optimizer
+    (only the network being trained requires grad), so the parameters to average are exactly
+    those that require grad and hold a gradient. This is what NVlabs' StyleGAN3 training loop
+    does by hand. docs/distributed.md has the measurements behind the choice.
+
+    Buffers are not broadcast at every step as DDP's are: GANModule averages BatchNorm
+    statistics itself after each generator update (`average_batchnorm_statistics`).
+
+    Every rank must backpropagate through the same parameters (true of GANModule's step).
+    Averaging is linear, so several backward passes before one optimizer step (lazy
+    regularization) stay correct.
+    """
+
+    strategy_name = "ddp_gan"
+
+    def configure_ddp(self) -> None:
+        # In place of DDP's constructor: every rank starts from rank 0's weights and buffers.
+        for tensor in (*self.model.parameters(), *self.model.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+    def post_backward(self, closure_loss: torch.Tensor) -> None:
+        super().post_backward(closure_loss)
+        if self.world_size > 1:
+            average_over_ranks([p.grad for p in self.lightning_module.parameters()
+                                if p.requires_grad and p.grad is not None], self.world_size)
+
+
+def average_over_ranks(tensors: list, world_size: int) -> None:
+    """Replace each tensor by its mean over ranks, in place: one flat all-reduce per dtype."""
+    by_dtype: dict = {}
+    for t in tensors:
+        by_dtype.setdefault(t.dtype, []).append(t)
+    for group in by_dtype.values():
+        flat = torch.cat([t.reshape(-1) for t in group])
+        dist.all_reduce(flat)
+        flat /= world_size
+        for t, mean in zip(group, flat.split([t.numel() for t in group])):
+            t.copy_(mean.view_as(t))
+
+
+if GANDDPStrategy.strategy_name not in StrategyRegistry:
+    StrategyRegistry.register(GANDDPStrategy.strategy_name, GANDDPStrategy,
+                              description="DDP for GANs: per-phase gradient averaging (gans)")
+
+
+class RunFiles(pl.Callback):
+    """The resolved recipe into the run directory, by rank 0 once the ranks agree on it.
+
+    Before `fit` a process launched by Lightning does not yet know its rank, so nothing is
+    written there; in `setup` the rank is known and rank 0's logger names the directory.
+    """
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if trainer.is_global_zero:
+            run_dir = Path(trainer.logger.log_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(run_dir / "recipe.yaml", lambda f: f.write(dump(self.recipe).encode()))
+
+
 class InterruptCheckpoint(pl.Callback):
     """Ctrl-C or SIGTERM (a cluster's pre-emption): save last.ckpt, say how to resume."""
-
-    def __init__(self, checkpoints: Path):
-        self.checkpoints = checkpoints
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             return  # a failed step must not overwrite the last good checkpoint
-        trainer.save_checkpoint(self.checkpoints / "last.ckpt", weights_only=False)
+        if trainer.checkpoint_callback.dirpath is None:
+            return  # stopped before setup: nothing trained yet
+        checkpoints = Path(trainer.checkpoint_callback.dirpath)  # rank 0's, shared in setup
+        trainer.save_checkpoint(checkpoints / "last.ckpt", weights_only=False)
         if trainer.is_global_zero:
             print(f"\ninterrupted at generator step {pl_module.g_step}; saved "
-                  f"{self.checkpoints / 'last.ckpt'}; continue with: gans train --resume "
-                  f"{self.checkpoints.parent}", file=sys.stderr)
+                  f"{checkpoints / 'last.ckpt'}; continue with: gans train --resume "
+                  f"{checkpoints.parent}", file=sys.stderr)
 
 
 def build_trainer(recipe: Recipe, logger: TensorBoardLogger) -> pl.Trainer:
     train = recipe.train
     optimizer_steps_per_g_step = train.n_critic + 1
-    checkpoints = Path(logger.log_dir) / "checkpoints"
-    callbacks = [ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0,
+    # No dirpath: Lightning resolves <run dir>/checkpoints from rank 0's logger and broadcasts
+    # it, so every rank agrees even when the ranks were started apart (torchrun, SLURM).
+    callbacks = [ModelCheckpoint(save_last=True, save_top_k=0,
                                  every_n_train_steps=train.checkpoint_every *
                                  optimizer_steps_per_g_step),
-                 InterruptCheckpoint(checkpoints)]
+                 InterruptCheckpoint(), RunFiles(recipe)]
     if recipe.trainer.get("enable_progress_bar", True):
         callbacks.append(GeneratorStepsBar(refresh_rate=train.log_every))
     if recipe.metrics.fid_every:
         from gans.metrics import FIDTracker
 
         callbacks.append(FIDTracker(recipe))
-        callbacks.append(ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="fid",
+        callbacks.append(ModelCheckpoint(filename="best", monitor="fid",
                                          mode="min", save_top_k=1, enable_version_counter=False,
                                          every_n_train_steps=recipe.metrics.fid_every *
                                          optimizer_steps_per_g_step))
     options = {"accelerator": "auto", "devices": "auto", "num_sanity_val_steps": 0,
                "enable_model_summary": False, **recipe.trainer}
+
+    def make(**extra) -> pl.Trainer:
+        try:
+            return pl.Trainer(max_steps=train.steps * optimizer_steps_per_g_step, logger=logger,
+                              callbacks=list(callbacks), log_every_n_steps=1,
+                              plugins=[AtomicCheckpointIO()], default_root_dir=logger.root_dir,
+                              **{**options, **extra})
+        except (ValueError, TypeError, RuntimeError, MisconfigurationException) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else \
+                exc.__class__.__name__
+            raise GansError(f"recipe section 'trainer' rejected by lightning.Trainer: {message}") \
+                from None
+
+    trainer = make()
+    if isinstance(trainer.strategy, DDPStrategy):
+        atexit.register(leave_process_group)
+    if type(trainer.strategy) is not DDPStrategy:  # one process, or a strategy of its own kind
+        return trainer
+    if options.get("strategy", "auto") == "auto":
+        # Lightning chose plain DDP for several processes (devices x num_nodes > 1). Keep its
+        # launch method (a subprocess per device, or fork in a notebook) and sync per phase.
+        with _quiet_lightning_info():  # the device summary was printed by the first Trainer
+            return make(strategy=GANDDPStrategy(
+                start_method=getattr(trainer.strategy, "_start_method", "popen")))
+    if not getattr(trainer.strategy, "_ddp_kwargs", {}).get("find_unused_parameters"):
+        raise GansError(f"trainer.strategy={options['strategy']!r} wraps G and D in one "
+                        "DistributedDataParallel, which fails when each update leaves the other "
+                        "network without gradients; leave trainer.strategy unset (gans then uses "
+                        "ddp_gan) or set it to ddp_gan or ddp_find_unused_parameters_true")
+    return trainer
+
+
+def leave_process_group() -> None:
+    """Destroy the process group, if any, while the interpreter is whole (at exit).
+
+    Lightning does this for NCCL only. A gloo group left to the interpreter's shutdown makes a
+    rank abort now and then ("terminate called without an active exception", exit -6) after
+    the run has finished; destroying it is local to each rank, so no rank waits for another.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextmanager
+def _quiet_lightning_info():
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
     try:
-        return pl.Trainer(max_steps=train.steps * optimizer_steps_per_g_step, logger=logger,
-                          callbacks=callbacks, log_every_n_steps=1, plugins=[AtomicCheckpointIO()],
-                          default_root_dir=logger.root_dir, **options)
-    except (ValueError, TypeError, RuntimeError, MisconfigurationException) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise GansError(f"recipe section 'trainer' rejected by lightning.Trainer: {message}") \
-            from None
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def train(recipe: Recipe, out: Path, resume: Optional[Path] = None) -> Path:
@@ -100,10 +223,6 @@ def train(recipe: Recipe, out: Path, resume: Optional[Path] = None) -> Path:
     pl.seed_everything(recipe.seed, workers=True, verbose=False)
     module = GANModule(recipe.to_dict())
     trainer = build_trainer(recipe, logger)
-    run_dir = Path(logger.log_dir)
-    if trainer.is_global_zero:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "recipe.yaml").write_text(dump(recipe))
     with warnings.catch_warnings():
         # Lightning suggests workers for in-memory tensors; they would only add copies.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -113,8 +232,10 @@ def train(recipe: Recipe, out: Path, resume: Optional[Path] = None) -> Path:
                     ckpt_path=str(resume) if resume is not None else None,
                     weights_only=True)  # our checkpoints hold plain tensors and containers
     # The whole training state, optimizers included: this is the file a resume starts from.
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
-    return run_dir
+    # Every rank calls it (a collective with a barrier); rank 0 alone writes.
+    checkpoints = Path(trainer.checkpoint_callback.dirpath)  # rank 0's, shared in setup
+    trainer.save_checkpoint(checkpoints / "last.ckpt", weights_only=False)
+    return checkpoints.parent
 
 
 def resume_point(path: Path) -> Path:
