@@ -228,6 +228,8 @@ def train(recipe: Recipe, out: Path, resume: Optional[Path] = None) -> Path:
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         # Checkpoints after the optimizer steps of a generator step are exactly what resume needs.
         warnings.filterwarnings("ignore", message=".*no pre-optimization state was saved.*")
+        # Lightning 2.6 on torch 2.14 warns about its own pytree use at every run; nothing to act on.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
         trainer.fit(module, datamodule=datamodule,
                     ckpt_path=str(resume) if resume is not None else None,
                     weights_only=True)  # our checkpoints hold plain tensors and containers
