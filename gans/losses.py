@@ -71,3 +71,12 @@ def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor,
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+def path_lengths(images: Tensor, ws: Tensor) -> Tensor:
+    """Karras et al. 2020: per image, ||J_w^T y|| for a random image-space direction y, with
+    J the Jacobian of the images with respect to w. The penalty keeps it near its running mean
+    (the caller tracks that), so equal steps in w make equal changes in the image."""
+    direction = torch.randn_like(images) / (images.size(2) * images.size(3)) ** 0.5
+    (grad,) = torch.autograd.grad((images * direction).sum(), ws, create_graph=True)
+    return grad.square().sum(2).mean(1).sqrt()

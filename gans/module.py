@@ -20,10 +20,10 @@ from typing import Optional
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim.swa_utils import AveragedModel
 
 from gans import losses
+from gans.augment import Augment
 from gans.recipe import Recipe, validate
 from gans.registry import DISCRIMINATORS, GENERATORS, LOSSES
 
@@ -68,6 +68,12 @@ class GANModule(pl.LightningModule):
         self.recipe = validate(recipe, source="checkpoint recipe")
         self.generator, self.discriminator = build_networks(self.recipe)
         self.loss = LOSSES.get(self.recipe.loss.name)
+        augment = self.recipe.augment
+        start_p = augment.p if augment.p is not None else (
+            0.0 if augment.ada_target is not None else 1.0)
+        self.augment = Augment(augment.policy, start_p, augment.ada_target,
+                               augment.ada_interval, augment.ada_kimg)
+        self.register_buffer("pl_mean", torch.zeros(()))  # running mean of the path lengths
         self.automatic_optimization = False
         train = self.recipe.train
         self.g_ema: Optional[AveragedModel] = None
@@ -88,6 +94,11 @@ class GANModule(pl.LightningModule):
     def g_step(self) -> int:
         """Generator updates done so far."""
         return self.trainer.global_step // (self.recipe.train.n_critic + 1)
+
+    @property
+    def d_step(self) -> int:
+        """Discriminator updates done so far (read at the start of a batch)."""
+        return self.trainer.global_step - self.g_step
 
     @property
     def images_seen(self) -> int:
@@ -122,32 +133,44 @@ class GANModule(pl.LightningModule):
         (pixels,) = batch
         real = pixels.to(self.dtype_for_data) / 127.5 - 1.0
         opt_g, opt_d = self.optimizers()
-        n_critic = self.recipe.train.n_critic
-        g_update_now = self.trainer.global_step % (n_critic + 1) == n_critic - 1
-        log_now = g_update_now and (self.g_step + 1) % self.recipe.train.log_every == 0
+        train, loss_cfg = self.recipe.train, self.recipe.loss
+        d_step = self.d_step
+        g_update_now = self.trainer.global_step % (train.n_critic + 1) == train.n_critic - 1
+        log_now = g_update_now and (self.g_step + 1) % train.log_every == 0
 
         z = self.latents(real.size(0))
         with torch.set_grad_enabled(g_update_now):  # the one G forward serves D and G steps
             fake = self.generator(z)
 
+        # Discriminator: real vs detached fake, both through the same augmentation; lazy R1
+        # every r1_every-th step, scaled up by the interval to keep its average weight.
         self.toggle_optimizer(opt_d)
-        d_loss, real_logits, fake_logits = self.discriminator_loss(real, fake.detach())
+        r1_now = loss_cfg.r1_gamma > 0 and d_step % loss_cfg.r1_every == 0
+        d_loss, real_logits, fake_logits = self.discriminator_loss(real, fake.detach(), r1_now)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         d_grad_norm = self._grad_norm(self.discriminator) if log_now else None
         opt_d.step()
         self.untoggle_optimizer(opt_d)
+        if self.augment.adaptive:
+            self.adapt_augmentation(real_logits, d_step)
 
         if not g_update_now:
             return
+        # Generator: fool D on the augmented fakes; lazy path-length regularization.
         self.toggle_optimizer(opt_g)
-        g_loss = self.loss.generator(self.discriminator(fake))
+        g_loss = self.loss.generator(self.discriminator(self.augment(fake)))
+        g_total = g_loss
+        pl_now = loss_cfg.pl_weight > 0 and self.g_step % loss_cfg.pl_every == 0
+        if pl_now:
+            g_total = g_total + self.path_length_penalty(real.size(0)) * (
+                loss_cfg.pl_weight * loss_cfg.pl_every)
         opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
+        self.manual_backward(g_total)
         g_grad_norm = self._grad_norm(self.generator) if log_now else None
         opt_g.step()
         self.untoggle_optimizer(opt_g)
-        self.average_batchnorm_statistics()
+        self.average_buffers()
         if self.g_ema is not None:
             self.g_ema.update_parameters(self.generator)
 
@@ -157,43 +180,75 @@ class GANModule(pl.LightningModule):
             g_loss, d_loss, real_mean, fake_mean = self.mean_over_ranks(torch.stack([
                 g_loss.detach(), d_loss.detach(), real_logits.detach().mean(),
                 fake_logits.detach().mean()]).float())
+            extra = {}
+            if self.augment.active:
+                extra["augment/p"] = self.augment.p
+            if self.augment.adaptive:
+                extra["augment/rt"] = self.augment.rt
+            if loss_cfg.pl_weight > 0:
+                extra["loss/path_length_mean"] = self.pl_mean
             self.record({
                 "loss/generator": g_loss, "loss/discriminator": d_loss,
                 "D/real": real_mean, "D/fake": fake_mean,
                 "grad_norm/generator": g_grad_norm, "grad_norm/discriminator": d_grad_norm,
                 "lr/generator": opt_g.param_groups[0]["lr"],
                 "lr/discriminator": opt_d.param_groups[0]["lr"],
-                **self._progress(),
+                **extra, **self._progress(),
             })
 
-    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor):
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, r1: bool = False):
         """The discriminator objective with its regularizers; returns (loss, D(x), D(G(z)))."""
-        r1_gamma = self.recipe.loss.r1_gamma
-        if r1_gamma > 0:
+        real = self.augment(real)
+        if r1:  # the gradient is taken at the images D sees, augmented or not
             real = real.detach().requires_grad_(True)
+        fake = self.augment(fake)
         real_logits = self.discriminator(real)
         fake_logits = self.discriminator(fake)
         loss = self.loss.discriminator(real_logits, fake_logits)
-        if r1_gamma > 0:
-            loss = loss + 0.5 * r1_gamma * losses.r1_penalty(real, real_logits)
+        if r1:
+            loss_cfg = self.recipe.loss
+            loss = loss + (0.5 * loss_cfg.r1_gamma * loss_cfg.r1_every) * \
+                losses.r1_penalty(real, real_logits)
         if self.loss.gradient_penalty:
             loss = loss + self.recipe.loss.gp_weight * losses.gradient_penalty(
                 self.discriminator, real.detach(), fake)
         return loss, real_logits, fake_logits
 
-    def average_batchnorm_statistics(self) -> None:
-        """BatchNorm running statistics, averaged over ranks (a collective; a no-op alone).
+    def path_length_penalty(self, batch_size: int) -> torch.Tensor:
+        """(|J_w^T y| - running mean)^2 on half a batch of fresh latents (StyleGAN2's Greg)."""
+        generator = self.generator
+        ws = generator.broadcast(generator.mapping(self.latents(max(1, batch_size // 2))))
+        ws = ws.detach().requires_grad_(True)  # the penalty shapes synthesis, as in StyleGAN2
+        lengths = losses.path_lengths(generator.synthesis(ws), ws)
+        with torch.no_grad():
+            self.pl_mean.copy_(self.pl_mean.lerp(lengths.mean(), 0.01))
+        return (lengths - self.pl_mean).square().mean()
 
-        Each rank's statistics come from its own shard. Averaged after every generator update
-        (no graph holds them then), the ranks stay identical, buffers included, and the EMA
+    def adapt_augmentation(self, real_logits: torch.Tensor, d_step: int) -> None:
+        """ADA: count sign(D(real)); every `ada_interval` D steps move p (over all ranks)."""
+        self.augment.accumulate(real_logits)
+        if (d_step + 1) % self.recipe.augment.ada_interval == 0:
+            world = self.trainer.world_size
+            signs, seen = self.mean_over_ranks(torch.stack([self.augment.signs,
+                                                            self.augment.seen])) * world
+            self.augment.adjust(signs, seen)
+
+    def average_buffers(self) -> None:
+        """Running statistics, averaged over ranks (a collective; a no-op alone).
+
+        Each rank updates some buffers from its own shard or latents: BatchNorm statistics,
+        StyleGAN's average w, the path-length mean. Averaged after every generator update (no
+        graph holds them then), the ranks stay identical, buffers included, and the EMA
         generator that every rank samples FID images from is the same everywhere.
         SyncBatchNorm layers (`trainer.sync_batchnorm=true`) already agree and are left alone.
+        The augmentation state is reduced where it is updated.
         """
         if self.trainer.world_size == 1:
             return
-        statistics = [s for m in self.modules() if isinstance(m, _BatchNorm)
-                      and not isinstance(m, nn.SyncBatchNorm) and m.track_running_stats
-                      for s in (m.running_mean, m.running_var)]
+        synced = {id(b) for m in self.modules() if isinstance(m, nn.SyncBatchNorm)
+                  for b in m.buffers()}
+        statistics = [b for net in (self.generator, self.discriminator) for b in net.buffers()
+                      if b.is_floating_point() and id(b) not in synced] + [self.pl_mean]
         for dtype in dict.fromkeys(s.dtype for s in statistics):  # the same order on every rank
             group = [s for s in statistics if s.dtype == dtype]
             means = self.mean_over_ranks(torch.cat([s.reshape(-1) for s in group]))

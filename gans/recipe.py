@@ -31,6 +31,9 @@ class ModelSection:
 class LossSection:
     name: str = "non-saturating"
     r1_gamma: float = 0.0  # weight of the R1 penalty on real images; 0 turns it off
+    r1_every: int = 1  # lazy R1: every k-th discriminator step, scaled by k
+    pl_weight: float = 0.0  # path-length regularization of G (needs mapping/synthesis); 0 = off
+    pl_every: int = 4  # lazy path length: every k-th generator step, scaled by k
     gp_weight: float = 10.0  # gradient-penalty weight, used by losses that ask for one (wgan-gp)
 
 
@@ -56,6 +59,15 @@ class DataSection:
     channels: int = 1
     limit: Optional[int] = None  # use only the first N images (quick experiments, tests)
     num_workers: int = 0
+
+
+@dataclass
+class AugmentSection:
+    policy: list = field(default_factory=list)  # of color, translation, cutout; empty = off
+    p: Optional[float] = None  # chance per image and transform; null: 1, or 0 to start ADA from
+    ada_target: Optional[float] = None  # adapt p to keep E[sign(D(real))] here (0.6); null = fixed
+    ada_interval: int = 4  # discriminator steps between adjustments of p
+    ada_kimg: float = 100.0  # thousands of images for p to move by 1 at most
 
 
 @dataclass
@@ -88,6 +100,7 @@ class Recipe:
     loss: LossSection = field(default_factory=LossSection)
     optim: OptimSection = field(default_factory=OptimSection)
     data: DataSection = field(default_factory=DataSection)
+    augment: AugmentSection = field(default_factory=AugmentSection)
     train: TrainSection = field(default_factory=TrainSection)
     trainer: dict = field(default_factory=dict)
     metrics: MetricsSection = field(default_factory=MetricsSection)
@@ -111,9 +124,9 @@ TRAINER_KEYS_OWNED = {
 POSITIVE_INTS = {
     "train.steps", "train.batch_size", "train.n_critic", "train.checkpoint_every",
     "train.sample_every", "train.sample_grid", "train.log_every", "data.resolution",
-    "metrics.fid_batch_size",
+    "metrics.fid_batch_size", "loss.r1_every", "loss.pl_every", "augment.ada_interval",
 }
-NON_NEGATIVE = {"loss.r1_gamma", "loss.gp_weight", "metrics.fid_every", "data.num_workers",
+NON_NEGATIVE = {"loss.r1_gamma", "loss.gp_weight", "loss.pl_weight", "metrics.fid_every", "data.num_workers",
                 "optim.generator.weight_decay", "optim.discriminator.weight_decay"}
 
 
@@ -155,7 +168,7 @@ def _read_yaml(path: Path) -> dict:
         data = {}
     if not isinstance(data, dict):
         raise GansError(f"{path}: a recipe must be a mapping of sections "
-                        f"(model, loss, optim, data, train, trainer, metrics, seed), "
+                        f"(model, loss, optim, data, augment, train, trainer, metrics, seed), "
                         f"got {type(data).__name__}")
     return data
 
@@ -314,6 +327,20 @@ def _check_ranges(recipe: Recipe, source: str) -> None:
         if len(opt.betas) != 2 or not all(isinstance(b, float) and 0 <= b < 1 for b in opt.betas):
             raise GansError(f"{source}: key 'optim.{net}.betas' must be two numbers in [0, 1), "
                             f"got {opt.betas}")
+    augment = recipe.augment
+    from gans.augment import TRANSFORMS
+
+    for name in augment.policy:
+        if not isinstance(name, str) or name not in TRANSFORMS:
+            raise GansError(f"{source}: key 'augment.policy' has unknown transform {name!r}; "
+                            f"allowed: {', '.join(TRANSFORMS)}")
+    if augment.p is not None and not 0.0 <= augment.p <= 1.0:
+        raise GansError(f"{source}: key 'augment.p' must be in [0, 1], got {augment.p}")
+    if augment.ada_target is not None and not 0.0 < augment.ada_target < 1.0:
+        raise GansError(f"{source}: key 'augment.ada_target' must be in (0, 1) (0.6 is usual) "
+                        f"or null, got {augment.ada_target}")
+    if augment.ada_kimg <= 0:
+        raise GansError(f"{source}: key 'augment.ada_kimg' must be positive, got {augment.ada_kimg}")
     if recipe.metrics.fid_every and recipe.metrics.fid_num_fake < 2:
         raise GansError(f"{source}: key 'metrics.fid_num_fake' must be at least 2 (FID needs a "
                         f"covariance), got {recipe.metrics.fid_num_fake}")
@@ -344,6 +371,11 @@ def _check_names(recipe: Recipe, source: str) -> None:
                             f"known: {', '.join(reg.names())} (or a dotted path to a class)")
         cls = reg.get(name, where=f"{source}: key '{key}.name'")
         _check_kwargs(cls, spec, key, source)
+        if net == "generator" and recipe.loss.pl_weight > 0 and not (
+                hasattr(cls, "mapping") and hasattr(cls, "synthesis")):
+            raise GansError(f"{source}: key 'loss.pl_weight' needs a generator with a mapping "
+                            f"network (mapping/synthesis, e.g. stylegan-lite), and {name!r} has "
+                            "none; set loss.pl_weight: 0")
     registry.LOSSES.get(recipe.loss.name, where=f"{source}: key 'loss.name'")
     registry.DATASETS.get(recipe.data.name, where=f"{source}: key 'data.name'")
 
