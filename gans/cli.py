@@ -12,6 +12,8 @@ from gans.errors import GansError
 from gans.files import ensure_writable_folder
 
 EXIT_USAGE = 2
+TRUST_HELP = ("load a checkpoint that holds more than tensors (a full unpickle, which can run "
+              "code from the file); only for files from a source you trust")
 
 
 def _train(args) -> int:
@@ -30,12 +32,12 @@ def _train(args) -> int:
         from gans.sampling import read_checkpoint
 
         resume = resume_point(Path(args.resume))
-        raw = read_checkpoint(resume)["hyper_parameters"]["recipe"]
+        raw = read_checkpoint(resume, trust=args.trust_checkpoint)["hyper_parameters"]["recipe"]
         recipe = validate(apply_overrides(raw, args.set), source=f"{resume} (recipe inside)")
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     try:
-        run_dir = train(recipe, Path(args.out), resume=resume)
+        run_dir = train(recipe, Path(args.out), resume=resume, trust=args.trust_checkpoint)
     except SIGTERMException:  # the checkpoint is saved and the message printed by then
         return 128 + signal.SIGTERM
     except SystemExit as stop:  # how Lightning ends a run after Ctrl-C, once it has saved
@@ -64,17 +66,30 @@ def _recipe(args) -> int:
 
 
 def _sample(args) -> int:
-    from gans.sampling import generate, load_generator, write_samples
+    from gans.sampling import (generate, load_generator, parse_seeds, style_mixing_grid,
+                               write_samples)
 
     if args.num < 1:
         raise GansError(f"--num must be at least 1, got {args.num}")
     if args.nrow is not None and args.nrow < 1:
         raise GansError(f"--nrow must be at least 1, got {args.nrow}")
-    generator, _, weights = load_generator(Path(args.checkpoint), use_ema=not args.no_ema)
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    if args.style_mix and seeds is None:
+        raise GansError("--style-mix needs --seeds, e.g. --style-mix --seeds 1,2,3,4")
+    if seeds is not None and not args.style_mix:
+        raise GansError("--seeds goes with --style-mix; for other samples use --seed and --num")
+    generator, _, weights = load_generator(Path(args.checkpoint), use_ema=not args.no_ema,
+                                          trust=args.trust_checkpoint)
     if weights == "raw" and not args.no_ema:
         print("note: this checkpoint has no EMA generator (train.ema was 0); "
               "sampling the trained generator", file=sys.stderr)
-    images = generate(generator, args.num, args.seed)
+    if args.style_mix:
+        if str(args.out).endswith("/"):
+            raise GansError("--style-mix writes one grid: pass --out FILE.png")
+        grid = style_mixing_grid(generator, seeds, args.truncation)
+        print(write_samples(grid, args.out, nrow=len(seeds) + 1)[0])
+        return 0
+    images = generate(generator, args.num, args.seed, truncation=args.truncation)
     for path in write_samples(images, args.out, nrow=args.nrow, seed=args.seed)[-1:]:
         print(path if args.num == 1 or not str(args.out).endswith("/")
               else f"{args.num} images in {path.parent}")
@@ -88,7 +103,7 @@ def _eval(args) -> int:
         metrics=parse_metrics(args.metrics) if args.metrics else None,
         num_fake=args.num_fake, reference=args.reference, num_real=args.num_real,
         batch_size=args.batch_size, seed=args.seed, use_cache=not args.no_cache,
-        use_ema=not args.no_ema, device=args.device)
+        use_ema=not args.no_ema, device=args.device, trust_checkpoint=args.trust_checkpoint)
     if args.json:
         if Path(args.json).is_dir():
             raise GansError(f"--json {args.json} is a folder; pass a file path")
@@ -115,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR_OR_CKPT",
                    help="continue a run in its own directory (e.g. after Ctrl-C or a crash); "
                         "--set train.steps=N trains it longer")
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     p.set_defaults(run=_train)
 
     p = commands.add_parser("recipe", help="print the resolved recipe, or --list the names")
@@ -131,8 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FILE.png for a grid, or DIR/ for one PNG per image")
     p.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
     p.add_argument("--nrow", type=int, default=None, help="images per grid row")
+    p.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                   help="pull styles toward the average by PSI in [0, 1] (stylegan-lite; "
+                        "0.7 trades variety for quality; 1 = none)")
+    p.add_argument("--style-mix", action="store_true",
+                   help="write the style-mixing grid of --seeds (coarse styles from each row's "
+                        "seed, fine styles from each column's)")
+    p.add_argument("--seeds", default=None, help="seeds for --style-mix, e.g. 1,2,3,4 or 0-5")
     p.add_argument("--no-ema", action="store_true",
                    help="sample the trained generator instead of its EMA copy")
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     p.set_defaults(run=_sample)
 
     p = commands.add_parser("eval", help="FID, KID, precision/recall, density/coverage and "
@@ -152,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true",
                    help="recompute the real features instead of reading the cache")
     p.add_argument("--no-ema", action="store_true", help="evaluate the trained generator")
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if "
                                                   "available)")
     p.set_defaults(run=_eval)

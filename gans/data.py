@@ -57,7 +57,7 @@ def to_resolution(pixels: torch.Tensor, resolution: int, channels: int) -> torch
     """uint8 (N, C, H, W) -> square `resolution`, `channels`; centre crop keeps aspect."""
     if pixels.size(1) != channels:
         pixels = (pixels.expand(-1, 3, -1, -1) if channels == 3
-                  else TF.rgb_to_grayscale(pixels[:, :3]))
+                  else torch.cat([_gray(c) for c in pixels.split(4096)]))
     h, w = pixels.shape[-2:]
     if h != w:
         pixels = TF.center_crop(pixels, [min(h, w)])
@@ -66,6 +66,17 @@ def to_resolution(pixels: torch.Tensor, resolution: int, channels: int) -> torch
                   for c in pixels.split(4096)]
         pixels = torch.cat(chunks)
     return pixels
+
+
+def _gray(rgb: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> (N, 1, H, W) with Pillow's "L" weights, rounded.
+
+    torchvision's rgb_to_grayscale truncates with weights summing to 0.9999, so a gray image
+    saved as RGB came back one level darker (255 -> 254).
+    """
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (rgb[:, :3].float() * weights).sum(1, keepdim=True).round().clamp(0, 255) \
+        .to(torch.uint8)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -155,8 +166,12 @@ DATASETS.register("celeba")(_torchvision_source("CelebA", "CelebA", lambda s: {"
 
 @DATASETS.register("folder")
 def image_folder(root: Optional[str], split: str, resolution: int) -> Images:
-    """Every image under data.root, recursively; other files are ignored. One split only."""
-    from PIL import Image, UnidentifiedImageError
+    """Every image under data.root, recursively; other files are ignored. One split only.
+
+    Images are decoded to 8-bit RGB (`_decoded_rgb`): transparent pixels are composited on
+    white, palettes go through RGBA, 16-bit images are scaled to 8 bits. Files that cannot be
+    decoded are skipped and reported in one warning.
+    """
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
     if not root:
@@ -165,24 +180,76 @@ def image_folder(root: Optional[str], split: str, resolution: int) -> Images:
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise GansError(f"data.root {folder} is not a folder; set data.root to a folder of images")
+    # "._name.png" files are the macOS resource forks that copies from a Mac leave beside each
+    # image: never images, so ignored like any other non-image file.
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS
-                   and p.is_file())
-    images, skipped = [], 0
+                   and not p.name.startswith("._") and p.is_file())
+    images, skipped = [], []
     for path in paths:
         try:
-            with Image.open(path) as img:
-                images.append(TF.pil_to_tensor(img.convert("RGB")))
-        except (OSError, UnidentifiedImageError, ValueError):
-            skipped += 1
-    if skipped:
-        warnings.warn(f"{folder}: skipped {skipped} unreadable image file(s)", stacklevel=2)
+            images.append(_decoded_rgb(path))
+        except _Unusable as exc:
+            skipped.append(f"{path.relative_to(folder)} ({exc})")
+    examples = f"e.g. {'; '.join(skipped[:2])}" if skipped else ""
     if not images:
+        found = (f"; {len(skipped)} image file(s) skipped, {examples}" if skipped else "")
         raise GansError(f"data.root {folder} holds no readable image "
-                        f"({', '.join(IMG_EXTENSIONS)}); point data.root at your images")
+                        f"({', '.join(IMG_EXTENSIONS)}){found}; point data.root at your images")
+    if skipped:
+        warnings.warn(f"{folder}: skipped {len(skipped)} unreadable image file(s), {examples}; "
+                      "fix or remove them to train on them", stacklevel=2)
     # Folders mix sizes: each image is cropped and resized on its own so the stack is uniform.
     pixels = torch.stack([TF.resize(TF.center_crop(t, [min(t.shape[-2:])]),
                                     [resolution, resolution], antialias=True) for t in images])
     return Images(pixels, None, f"folder {folder} ({len(images)} images)")
+
+
+BACKGROUND = (255, 255, 255)  # what transparent pixels of a folder image become: white
+
+
+class _Unusable(Exception):
+    """An image file the folder source skips; the message is the reason, a few words."""
+
+
+def _decoded_rgb(path: Path) -> torch.Tensor:
+    """uint8 (3, H, W) of one image file, or `_Unusable` saying why not."""
+    import struct
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if path.stat().st_size == 0:
+            raise _Unusable("empty file")
+        with Image.open(path) as img:
+            return TF.pil_to_tensor(_to_rgb(img))
+    except UnidentifiedImageError:
+        raise _Unusable("not an image Pillow can read") from None
+    # Pillow reports damaged files with any of these, depending on the format and the damage.
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error,
+            Image.DecompressionBombError) as exc:
+        text = str(exc).splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        text = text.replace(str(path), "the file")
+        raise _Unusable(text[:100]) from None
+
+
+def _to_rgb(img):
+    """A Pillow image in any mode -> 8-bit RGB, without clipping or dropping alpha blindly."""
+    import numpy as np
+    from PIL import Image
+
+    if img.mode.startswith("I"):
+        # 16-bit (I;16*) and 32-bit integer (I) grayscale are read on the 16-bit range, as PNG
+        # and TIFF store them; Pillow's own convert() would clip everything above 255 to white.
+        wide = np.clip(np.asarray(img).astype(np.float64), 0, 65535)
+        return Image.fromarray(np.rint(wide / 257).astype(np.uint8), "L").convert("RGB")
+    if img.mode == "F":
+        raise _Unusable("32-bit float pixels have no fixed range; save it as 8 or 16-bit")
+    if img.mode in ("P", "PA") or "transparency" in img.info:
+        img = img.convert("RGBA")  # palette and colour-key transparency become an alpha channel
+    if img.mode in ("RGBA", "LA", "La", "RGBa"):
+        background = Image.new("RGBA", img.size, BACKGROUND + (255,))
+        return Image.alpha_composite(background, img.convert("RGBA")).convert("RGB")
+    return img.convert("RGB")
 
 
 # ----------------------------------------------------------------------------- DataModule

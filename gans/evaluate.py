@@ -49,6 +49,7 @@ class EvalOptions:
     use_cache: bool = True
     use_ema: bool = True
     device: Optional[str] = None
+    trust_checkpoint: bool = False  # allow a full unpickle (it can run the file's code)
 
 
 def parse_metrics(text: str) -> tuple:
@@ -89,7 +90,8 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     if options.batch_size < 1:
         raise GansError(f"--batch-size must be at least 1, got {options.batch_size}")
     device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    generator, recipe, weights_kind = load_generator(checkpoint, use_ema=options.use_ema)
+    generator, recipe, weights_kind = load_generator(checkpoint, use_ema=options.use_ema,
+                                                       trust=options.trust_checkpoint)
     generator.to(device)
     metrics = set(options.metrics or METRICS)
     chosen = options.metrics is not None

@@ -24,6 +24,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from gans import losses
 from gans.augment import Augment
+from gans.errors import GansError
 from gans.recipe import Recipe, validate
 from gans.registry import DISCRIMINATORS, GENERATORS, LOSSES
 
@@ -54,9 +55,16 @@ def ramped_ema(beta: float):
     return update
 
 
+class TrainingDiverged(GansError):
+    """A loss or gradient became NaN or infinite; nothing non-finite reached the weights.
+    `checkpoint`: the last good checkpoint to roll back to, when there is one."""
+
+    checkpoint: Optional[Path] = None
+
+
 def noise_seed(seed: int, rank: int, step: int) -> int:
-    """The seed of a rank's latent stream, from the recipe seed, the global rank and the step
-    the stream starts at (0, or the step a resumed run continues from)."""
+    """The seed of a rank's latents for one batch, from the recipe seed, the global rank and
+    the step."""
     digest = hashlib.sha256(f"gans-latents/{seed}/{rank}/{step}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
 
@@ -117,11 +125,17 @@ class GANModule(pl.LightningModule):
     def on_train_start(self) -> None:
         # Lightning seeds every rank alike (seed_everything, then reset_seed in each process), so
         # torch.randn here would hand every rank the same z: N processes would train on N copies
-        # of one latent batch. Each rank draws from its own stream instead, seeded by the recipe
-        # seed, its rank and the starting step (a resumed run does not replay its first latents).
+        # of one latent batch. Each rank draws from its own stream instead, reseeded at every
+        # batch from the recipe seed, its rank and the step: a resumed run draws exactly the
+        # latents the uninterrupted run would have drawn.
         self.noise = torch.Generator(device=self.device)
-        self.noise.manual_seed(noise_seed(self.recipe.seed, self.global_rank,
-                                          self.trainer.global_step))
+        # The recipe's learning rates win over those inside a resumed checkpoint's optimizer
+        # state: `--resume --set optim.generator.lr=...` and NaN rollbacks change them.
+        for optimizer, section in zip(self.trainer.optimizers,
+                                      (self.recipe.optim.generator,
+                                       self.recipe.optim.discriminator)):
+            for group in optimizer.param_groups:
+                group["lr"] = section.lr
 
     def latents(self, n: int) -> torch.Tensor:
         """`n` latent vectors for this rank's share of the batch."""
@@ -138,6 +152,8 @@ class GANModule(pl.LightningModule):
         g_update_now = self.trainer.global_step % (train.n_critic + 1) == train.n_critic - 1
         log_now = g_update_now and (self.g_step + 1) % train.log_every == 0
 
+        self.noise.manual_seed(noise_seed(self.recipe.seed, self.global_rank,
+                                          self.trainer.global_step))
         z = self.latents(real.size(0))
         with torch.set_grad_enabled(g_update_now):  # the one G forward serves D and G steps
             fake = self.generator(z)
@@ -149,7 +165,8 @@ class GANModule(pl.LightningModule):
         d_loss, real_logits, fake_logits = self.discriminator_loss(real, fake.detach(), r1_now)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
-        d_grad_norm = self._grad_norm(self.discriminator) if log_now else None
+        d_grad_norm = self._grad_norm(self.discriminator)
+        self.stop_if_not_finite(d_loss, d_grad_norm, "discriminator")
         opt_d.step()
         self.untoggle_optimizer(opt_d)
         if self.augment.adaptive:
@@ -167,7 +184,8 @@ class GANModule(pl.LightningModule):
                 loss_cfg.pl_weight * loss_cfg.pl_every)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_total)
-        g_grad_norm = self._grad_norm(self.generator) if log_now else None
+        g_grad_norm = self._grad_norm(self.generator)
+        self.stop_if_not_finite(g_total, g_grad_norm, "generator")
         opt_g.step()
         self.untoggle_optimizer(opt_g)
         self.average_buffers()
@@ -196,6 +214,26 @@ class GANModule(pl.LightningModule):
                 **extra, **self._progress(),
             })
 
+    def stop_if_not_finite(self, loss: torch.Tensor, grad_norm: torch.Tensor,
+                           network: str) -> None:
+        """Stop before a non-finite loss or gradient reaches the weights.
+
+        One host synchronisation per update: the price of naming the step where it happened.
+        Under several processes only the gradient decides: it was averaged over ranks already,
+        so one rank's NaN is every rank's and all stop together, with no extra collective (a
+        rank stopping alone on its local loss would leave the others waiting).
+        """
+        finite = torch.isfinite(grad_norm)
+        if self.trainer.world_size == 1:
+            finite = finite & torch.isfinite(loss.detach())
+        if not bool(finite):
+            raise TrainingDiverged(
+                f"non-finite {network} {'loss' if not torch.isfinite(loss) else 'gradient'} at "
+                f"generator step {self.g_step + 1}; the weights were not updated and the last "
+                "checkpoint is intact: resume with lower learning rates (gans train --resume "
+                "RUN_DIR --set optim.generator.lr=... --set optim.discriminator.lr=...), or set "
+                "train.on_nan: rollback")
+
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, r1: bool = False):
         """The discriminator objective with its regularizers; returns (loss, D(x), D(G(z)))."""
         real = self.augment(real)
@@ -221,7 +259,7 @@ class GANModule(pl.LightningModule):
         ws = ws.detach().requires_grad_(True)  # the penalty shapes synthesis, as in StyleGAN2
         lengths = losses.path_lengths(generator.synthesis(ws), ws)
         with torch.no_grad():
-            self.pl_mean.copy_(self.pl_mean.lerp(lengths.mean(), 0.01))
+            self.pl_mean.copy_(self.pl_mean.lerp(lengths.mean().to(self.pl_mean.dtype), 0.01))
         return (lengths - self.pl_mean).square().mean()
 
     def adapt_augmentation(self, real_logits: torch.Tensor, d_step: int) -> None:

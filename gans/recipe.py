@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ class TrainSection:
     sample_every: int = 250  # generator steps between fixed-z grids
     sample_grid: int = 64  # images in each grid
     log_every: int = 10  # generator steps between scalar logs
+    on_nan: str = "stop"  # a NaN/inf loss or gradient: stop, or rollback to the last checkpoint
+    nan_retries: int = 3  # rollbacks at most, each halving both learning rates
 
 
 @dataclass
@@ -126,7 +129,7 @@ POSITIVE_INTS = {
     "train.sample_every", "train.sample_grid", "train.log_every", "data.resolution",
     "metrics.fid_batch_size", "loss.r1_every", "loss.pl_every", "augment.ada_interval",
 }
-NON_NEGATIVE = {"loss.r1_gamma", "loss.gp_weight", "loss.pl_weight", "metrics.fid_every", "data.num_workers",
+NON_NEGATIVE = {"train.nan_retries", "loss.r1_gamma", "loss.gp_weight", "loss.pl_weight", "metrics.fid_every", "data.num_workers",
                 "optim.generator.weight_decay", "optim.discriminator.weight_decay"}
 
 
@@ -154,11 +157,14 @@ def _read_yaml(path: Path) -> dict:
         text = path.read_text()
     except FileNotFoundError:
         raise GansError(f"{path}: recipe file not found; check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise GansError(f"{path}: cannot read recipe ({exc.__class__.__name__}); "
                         "pass a readable YAML file") from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:  # PyYAML parses nesting recursively
+        raise GansError(f"{path}: the YAML nests too deeply; a recipe has at most "
+                        f"{MAX_DEPTH} levels") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -166,11 +172,41 @@ def _read_yaml(path: Path) -> dict:
         raise GansError(f"{path}: invalid YAML{where}: {problem}") from None
     if data is None:
         data = {}
+    _check_anchors(data, path)
     if not isinstance(data, dict):
         raise GansError(f"{path}: a recipe must be a mapping of sections "
                         f"(model, loss, optim, data, augment, train, trainer, metrics, seed), "
                         f"got {type(data).__name__}")
     return data
+
+
+MAX_NODES = 100_000  # far beyond any recipe; anchors nested in anchors can exceed it
+MAX_DEPTH = 50  # likewise; it keeps the recursive merge and checks within Python's stack
+
+
+def _check_anchors(data: Any, path: Path) -> None:
+    """YAML anchors may make a value contain itself, or expand exponentially; either would
+    hang the merge and the checks that walk the recipe. So would a very deep nesting."""
+    sizes: dict = {}
+
+    def size(node: Any, inside: frozenset) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in inside:
+            raise GansError(f"{path}: a YAML anchor (&name) is used inside its own value; "
+                            "write that value out instead of the alias (*name)")
+        if len(inside) >= MAX_DEPTH:
+            raise GansError(f"{path}: the YAML nests more than {MAX_DEPTH} levels deep; "
+                            "a recipe needs a few")
+        if id(node) not in sizes:
+            children = node.values() if isinstance(node, dict) else node
+            sizes[id(node)] = 1 + sum(size(c, inside | {id(node)}) for c in children)
+            if sizes[id(node)] > MAX_NODES:
+                raise GansError(f"{path}: the recipe expands to more than {MAX_NODES} values "
+                                "(aliases of aliases); write it without nested anchors")
+        return sizes[id(node)]
+
+    size(data, frozenset())
 
 
 def _read_with_extends(path: Path, seen: tuple) -> dict:
@@ -184,9 +220,16 @@ def _read_with_extends(path: Path, seen: tuple) -> dict:
     if not isinstance(base_name, str):
         raise GansError(f"{path}: key 'extends' must be a path to a recipe (a string)")
     base_path = (path.parent / base_name)
-    if not base_path.exists():
-        raise GansError(f"{path}: key 'extends': {base_path} not found "
+    try:
+        kind = "folder" if base_path.is_dir() else "file" if base_path.exists() else None
+    except OSError:  # a name too long for the file system, say
+        kind = None
+    if kind is None:
+        raise GansError(f"{path}: key 'extends': {_printable(base_path)} not found "
                         "(the path is relative to the recipe that extends it)")
+    if kind == "folder":
+        raise GansError(f"{path}: key 'extends': {_printable(base_path)} is a folder; "
+                        "name a recipe file")
     base = _read_with_extends(base_path, seen + (resolved,))
     base.pop("name", None)  # a run is named after the recipe the user chose, not its base
     return deep_merge(base, data)
@@ -246,8 +289,8 @@ def _build(cls, raw: Any, prefix: str, source: str):
     unknown = [k for k in raw if k not in fields]
     if unknown:
         where = f"section '{prefix.rstrip('.')}'" if prefix else "the top level"
-        raise GansError(f"{source}: unknown key '{prefix}{unknown[0]}' in {where}; "
-                        f"allowed: {', '.join(fields)}")
+        raise GansError(f"{source}: unknown key '{prefix}{_printable(unknown[0])}' in "
+                        f"{where}; allowed: {', '.join(fields)}")
     kwargs = {}
     for name, value in raw.items():
         hint = hints[name]
@@ -268,22 +311,37 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
         if value is None:
             return None
         return _coerce(value, options[0], key, source)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):
+    if hint is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:  # YAML 1.1 reads 2e-4 as a string; a learning rate written that way is common
-            return float(value)
+            number = float(value)
         except ValueError:
-            pass
+            number = None
+        except OverflowError:
+            number = math.inf
+        if number is not None and not math.isfinite(number):
+            raise GansError(f"{source}: key '{key}' must be a finite number, got {_shown(value)}")
+        if number is not None:
+            return number
     expected = {int: int, float: float, str: str, bool: bool, dict: dict, list: list}.get(hint, hint)
     ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
     if not ok:
         raise GansError(f"{source}: key '{key}' must be {_type_label(hint)}, "
-                        f"got {_type_name(value)} {value!r}")
+                        f"got {_type_name(value)} {_shown(value)}")
     if hint is list:
         return [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
                 for v in value]
     return value
+
+
+def _printable(value: Any) -> str:
+    """A key or path as it can stand inside a one-line message."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _type_label(hint: Any) -> str:
@@ -298,6 +356,13 @@ def _type_name(value: Any) -> str:
 
 
 def _check_ranges(recipe: Recipe, source: str) -> None:
+    name = recipe.name
+    if not name.strip() or name in (".", "..") or "/" in name or not name.isprintable() \
+            or len(name.encode()) > 200:
+        raise GansError(f"{source}: key 'name' names the run folder: give a non-empty name "
+                        f"without '/' (at most 200 bytes), got {_shown(name)}")
+    if not 0 <= recipe.seed <= 2**32 - 1:
+        raise GansError(f"{source}: key 'seed' must be in 0..4294967295, got {recipe.seed}")
     flat = _flatten(recipe.to_dict())
     for key in POSITIVE_INTS:
         if flat[key] is not None and flat[key] < 1:
@@ -314,6 +379,9 @@ def _check_ranges(recipe: Recipe, source: str) -> None:
     if recipe.data.channels not in (1, 3):
         raise GansError(f"{source}: key 'data.channels' must be 1 or 3, "
                         f"got {recipe.data.channels}")
+    if recipe.train.on_nan not in ("stop", "rollback"):
+        raise GansError(f"{source}: key 'train.on_nan' must be stop or rollback, "
+                        f"got {recipe.train.on_nan!r}")
     if recipe.data.split not in ("train", "test"):
         raise GansError(f"{source}: key 'data.split' must be train or test, "
                         f"got {recipe.data.split!r}")
@@ -376,21 +444,50 @@ def _check_names(recipe: Recipe, source: str) -> None:
             raise GansError(f"{source}: key 'loss.pl_weight' needs a generator with a mapping "
                             f"network (mapping/synthesis, e.g. stylegan-lite), and {name!r} has "
                             "none; set loss.pl_weight: 0")
-    registry.LOSSES.get(recipe.loss.name, where=f"{source}: key 'loss.name'")
-    registry.DATASETS.get(recipe.data.name, where=f"{source}: key 'data.name'")
+    from gans.losses import AdversarialLoss
+
+    # A dotted path can name any object; these two are used as a loss and as a data source.
+    for key, table, name, fits, what in (
+            ("loss.name", registry.LOSSES, recipe.loss.name,
+             lambda obj: isinstance(obj, AdversarialLoss), "a gans.losses.AdversarialLoss"),
+            ("data.name", registry.DATASETS, recipe.data.name, callable, "a function")):
+        if not fits(table.get(name, where=f"{source}: key '{key}'")):
+            raise GansError(f"{source}: key '{key}' names {name!r}, which is not {what}; "
+                            f"known: {', '.join(table.names())}")
 
 
 def _check_kwargs(cls, kwargs: dict, key: str, source: str) -> None:
-    """Recipe kwargs against the constructor; the data section fills channels and resolution."""
-    params = inspect.signature(cls).parameters
+    """Recipe kwargs against the constructor; the data section fills channels and resolution.
+
+    A keyword whose default is a plain int, float, bool or str must get a value of that type:
+    the constructor would otherwise fail (or train something else) only once training starts.
+    """
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # not callable, or a builtin without a signature
+        if callable(cls):
+            return
+        raise GansError(f"{source}: key '{key}.name' names {_shown(cls)}, which is not a class; "
+                        "name a registered one or package.module.Class") from None
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
     allowed = [n for n in params if n not in ("self", "channels", "resolution")]
-    for name in kwargs:
+    for name, value in kwargs.items():
         if name not in allowed:
             hint = (" (set it in the data section)" if name in ("channels", "resolution") else "")
-            raise GansError(f"{source}: unknown key '{key}.{name}'{hint}; "
-                            f"allowed for {cls.__name__}: name, {', '.join(allowed)}")
+            raise GansError(f"{source}: unknown key '{key}.{_printable(name)}'{hint}; "
+                            f"allowed for {getattr(cls, '__name__', cls)}: name, "
+                            f"{', '.join(allowed)}")
+        expected = type(params[name].default)
+        if expected in (int, float, bool, str) and not _is_a(value, expected):
+            raise GansError(f"{source}: key '{key}.{name}' must be {_type_label(expected)}, "
+                            f"got {_type_name(value)} {_shown(value)}")
+
+
+def _is_a(value: Any, expected: type) -> bool:
+    if isinstance(value, bool):
+        return expected is bool
+    return isinstance(value, (int, float) if expected is float else expected)
 
 
 def _check_trainer(trainer: dict, source: str) -> None:
@@ -403,7 +500,8 @@ def _check_trainer(trainer: dict, source: str) -> None:
                             f"use {TRAINER_KEYS_OWNED[name]} instead")
         if name not in params or name == "self":
             allowed = [p for p in params if p != "self" and p not in TRAINER_KEYS_OWNED]
-            raise GansError(f"{source}: unknown key 'trainer.{name}'; lightning.Trainer accepts: "
+            raise GansError(f"{source}: unknown key 'trainer.{_printable(name)}'; "
+                            "lightning.Trainer accepts: "
                             f"{', '.join(allowed)}")
 
 

@@ -43,11 +43,16 @@ class Registry:
 
 def _import_dotted(path: str, prefix: str, kind: str) -> Any:
     module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr or module_name.startswith("."):
+        raise GansError(f"{prefix}unknown {kind} {path!r}: a dotted path needs a module and a "
+                        "name (package.module.Class); check the spelling")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except Exception as exc:  # ImportError, or whatever the user's module raises on import
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise GansError(f"{prefix}cannot import module {module_name!r} for {kind} {path!r} "
-                        f"({exc}); check the dotted path and that it is on PYTHONPATH") from None
+                        f"({exc.__class__.__name__}: {reason[:120]}); check the dotted path "
+                        "and that it is on PYTHONPATH") from None
     try:
         return getattr(module, attr)
     except AttributeError:

@@ -11,6 +11,8 @@ the run directory is settled inside `Trainer.fit`, where the ranks can agree on 
 from __future__ import annotations
 
 import atexit
+import copy
+import dataclasses
 import logging
 import sys
 import warnings
@@ -29,8 +31,8 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 
 from gans.data import GANDataModule
 from gans.errors import GansError
-from gans.files import atomic_write, ensure_writable_folder
-from gans.module import GANModule
+from gans.files import atomic_write, ensure_writable_folder, remove_stale_temps
+from gans.module import GANModule, TrainingDiverged
 from gans.progress import GeneratorStepsBar
 from gans.recipe import Recipe, dump
 
@@ -40,6 +42,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     previous checkpoint whole."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        remove_stale_temps(Path(path))  # a run killed mid-save left one: room for this save
         atomic_write(Path(path), lambda f: torch.save(checkpoint, f))
 
 
@@ -56,8 +59,8 @@ class GANDDPStrategy(DDPStrategy):
     those that require grad and hold a gradient. This is what NVlabs' StyleGAN3 training loop
     does by hand. docs/distributed.md has the measurements behind the choice.
 
-    Buffers are not broadcast at every step as DDP's are: GANModule averages BatchNorm
-    statistics itself after each generator update (`average_batchnorm_statistics`).
+    Buffers are not broadcast at every step as DDP's are: GANModule averages its running
+    statistics itself after each generator update (`GANModule.average_buffers`).
 
     Every rank must backpropagate through the same parameters (true of GANModule's step).
     Averaging is linear, so several backward passes before one optimizer step (lazy
@@ -203,14 +206,59 @@ def _quiet_lightning_info():
         logging.disable(previous)
 
 
-def train(recipe: Recipe, out: Path, resume: Optional[Path] = None) -> Path:
+def train(recipe: Recipe, out: Path, resume: Optional[Path] = None,
+          trust: bool = False) -> Path:
     """Train to `train.steps` generator steps and return the run directory.
 
     With `resume` (a run directory's last.ckpt), the run continues in its own directory:
-    step, optimizers, EMA generator, best FID and TensorBoard curves carry on.
+    step, optimizers, EMA generator, best FID and TensorBoard curves carry on. `trust`
+    (--trust-checkpoint) lets it be a checkpoint that needs a full unpickle.
+
+    With `train.on_nan: rollback`, a NaN or infinity resumes from the last checkpoint with both
+    learning rates halved, at most `train.nan_retries` times; then it stops like `stop` does.
     """
+    retries = recipe.train.nan_retries if recipe.train.on_nan == "rollback" else 0
+    for attempt in range(retries + 1):
+        try:
+            return _train_once(recipe, out, resume, trust)
+        except TrainingDiverged as diverged:
+            checkpoint = diverged.checkpoint
+            if attempt == retries or checkpoint is None or not checkpoint.is_file():
+                raise
+            recipe = halve_learning_rates(recipe)
+            print(f"gans train: rolling back ({attempt + 1} of {retries}): {diverged}; "
+                  f"resuming from {checkpoint} with learning rates G {recipe.optim.generator.lr:g}"
+                  f", D {recipe.optim.discriminator.lr:g}", file=sys.stderr)
+            resume, trust = checkpoint, False  # our own checkpoint: weights only
+    raise AssertionError("unreachable")
+
+
+def halve_learning_rates(recipe: Recipe) -> Recipe:
+    recipe = dataclasses.replace(recipe, optim=copy.deepcopy(recipe.optim))
+    recipe.optim.generator.lr /= 2
+    recipe.optim.discriminator.lr /= 2
+    return recipe
+
+
+def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) -> Path:
     datamodule = GANDataModule(recipe.data, recipe.train.batch_size, recipe.seed)
     datamodule.setup("fit")  # a missing dataset fails here, before any file is written
+    pl.seed_everything(recipe.seed, workers=True, verbose=False)
+    # So do networks that the recipe's keys build wrong (width 0, say). Their warnings on the
+    # way ("zero-element tensors") would only precede the error; they are shown if all is well.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            module = GANModule(recipe.to_dict())
+            _dry_run(module.generator, module.discriminator)
+        except (TypeError, ValueError, RuntimeError, ArithmeticError) as exc:
+            reason = str(exc).strip().split("\n")[0].split(". ")[0][:120]
+            raise GansError(f"the model section builds networks that cannot run "
+                            f"({exc.__class__.__name__}: {reason}); check the sizes and types in "
+                            f"model.generator and model.discriminator (widths and latent_dim "
+                            f"at least 1)") from None
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if resume is None:
         # An unwritable output fails now, not after an hour of training.
         ensure_writable_folder(out, "pass --out with a writable folder")
@@ -220,8 +268,6 @@ def train(recipe: Recipe, out: Path, resume: Optional[Path] = None) -> Path:
         ensure_writable_folder(run_dir / "checkpoints", "resume a run you can write to")
         logger = TensorBoardLogger(save_dir=str(run_dir.parent.parent), name=run_dir.parent.name,
                                    version=run_dir.name, default_hp_metric=False)
-    pl.seed_everything(recipe.seed, workers=True, verbose=False)
-    module = GANModule(recipe.to_dict())
     trainer = build_trainer(recipe, logger)
     with warnings.catch_warnings():
         # Lightning suggests workers for in-memory tensors; they would only add copies.
@@ -230,14 +276,36 @@ def train(recipe: Recipe, out: Path, resume: Optional[Path] = None) -> Path:
         warnings.filterwarnings("ignore", message=".*no pre-optimization state was saved.*")
         # Lightning 2.6 on torch 2.14 warns about its own pytree use at every run; nothing to act on.
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-        trainer.fit(module, datamodule=datamodule,
-                    ckpt_path=str(resume) if resume is not None else None,
-                    weights_only=True)  # our checkpoints hold plain tensors and containers
+        try:
+            trainer.fit(module, datamodule=datamodule,
+                        ckpt_path=str(resume) if resume is not None else None,
+                        # Our checkpoints hold plain tensors and containers; others need trust.
+                        weights_only=not trust)
+        except TrainingDiverged as diverged:
+            # Several processes would each roll back on their own: only one process may.
+            dirpath = trainer.checkpoint_callback.dirpath
+            diverged.checkpoint = Path(dirpath) / "last.ckpt" \
+                if dirpath is not None and trainer.world_size == 1 else None
+            raise
     # The whole training state, optimizers included: this is the file a resume starts from.
     # Every rank calls it (a collective with a barrier); rank 0 alone writes.
     checkpoints = Path(trainer.checkpoint_callback.dirpath)  # rank 0's, shared in setup
     trainer.save_checkpoint(checkpoints / "last.ckpt", weights_only=False)
     return checkpoints.parent
+
+
+@torch.no_grad()
+def _dry_run(generator: torch.nn.Module, discriminator: torch.nn.Module) -> None:
+    """Two latents through G and D: a size that builds but cannot run fails here, not in the
+    first training step. Eval mode and a forked random state leave the networks, their running
+    statistics and the seeded random streams (noise inputs draw from torch's) as they were."""
+    modes = generator.training, discriminator.training
+    generator.eval(), discriminator.eval()
+    try:
+        with torch.random.fork_rng(devices=[]):  # the networks are on the CPU until fit
+            discriminator(generator(torch.randn(2, generator.latent_dim)))
+    finally:
+        generator.train(modes[0]), discriminator.train(modes[1])
 
 
 def resume_point(path: Path) -> Path:

@@ -325,6 +325,24 @@ def test_batchnorm_statistics_stay_identical_across_ranks(tmp_path):
     assert any(states[0][k].abs().sum() > 0 for k in statistics if k.endswith("running_mean"))
 
 
+def test_stylegan_lite_with_ada_r1_and_path_length_stays_identical_across_ranks(tmp_path):
+    raw = recipe_dict(PER_RANK_BATCH, WORLD)
+    small = {"channel_base": 64, "channel_max": 8}
+    raw["model"] = {"generator": {"name": "stylegan-lite", "latent_dim": 8, "w_dim": 8, **small},
+                    "discriminator": {"name": "stylegan-lite", **small}}
+    raw["loss"] = {"r1_gamma": 1.0, "r1_every": 2, "pl_weight": 2.0, "pl_every": 2}
+    raw["augment"] = {"policy": ["color", "translation", "cutout"], "p": 0.5, "ada_target": 0.6,
+                      "ada_interval": 2, "ada_kimg": 0.01}
+    ranks = two_process_run(tmp_path, raw)
+    states = [floats(rank["state"]) for rank in ranks]
+    differ = [k for k in states[0] if not torch.equal(states[0][k], states[1][k])]
+    assert not differ, differ
+    # Each of these is updated from a rank's own latents or data, then made common.
+    for key in ("generator.w_avg", "g_ema.module.w_avg", "pl_mean"):
+        assert states[0][key].abs().sum() > 0, key
+    assert states[0]["augment.p"] != 0.5  # ADA moved p, by the same step on both ranks
+
+
 def test_gans_train_on_two_processes_writes_one_run(tmp_path, image_folder):
     from conftest import tiny_recipe
 

@@ -199,9 +199,10 @@ class StyleGANLiteGenerator(nn.Module):
         w = self.mapping_net(x)
         if self.training:
             with torch.no_grad():
-                self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+                self.w_avg.copy_(w.detach().mean(0).to(self.w_avg.dtype).lerp(
+                    self.w_avg, self.w_avg_beta))  # kept in fp32 under mixed precision
         if truncation_psi != 1.0:
-            w = self.w_avg.lerp(w, truncation_psi)
+            w = self.w_avg.to(w.dtype).lerp(w, truncation_psi)
         return w
 
     def synthesis(self, ws: torch.Tensor, noise: bool = True) -> torch.Tensor:
