@@ -15,7 +15,7 @@ from typing import Optional
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from torchvision.transforms.v2 import functional as TF
 
 from gans.cache import cache_dir
@@ -255,19 +255,46 @@ def _to_rgb(img):
 # ----------------------------------------------------------------------------- DataModule
 
 
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler's order in any number of processes: every epoch a permutation seeded
+    by seed + epoch, of which each rank takes its 1/N share. `start_at(batches)` makes the next
+    pass begin that many batches into the epoch, so a resumed run sees the data in the order
+    the uninterrupted run would have."""
+
+    def __init__(self, size: int, batch_size: int, num_replicas: int, rank: int, seed: int):
+        super().__init__(range(size), num_replicas=num_replicas, rank=rank, shuffle=True,
+                         seed=seed)
+        self.batch_size = batch_size
+        self.skip = 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.num_samples // self.batch_size  # the loader drops the last partial batch
+
+    def start_at(self, batches: int) -> None:
+        self.skip = batches * self.batch_size
+
+    def __iter__(self):
+        indices = list(super().__iter__())[self.skip:]
+        self.skip = 0  # only the first pass after a resume is partial
+        return iter(indices)
+
+
 class GANDataModule(pl.LightningDataModule):
     """Shuffled uint8 batches of the training images; the step normalises them.
 
-    Under several processes Lightning swaps the sampler for a DistributedSampler (seeded with
-    the recipe seed, reshuffled every epoch): each rank then draws `batch_size` images a step
-    from its own 1/N of the data.
+    Each of N processes draws `batch_size` images a step from its own 1/N of the data, in an
+    order fixed by the recipe seed and the epoch (`ResumableSampler`). A resumed run starts
+    part way into its epoch, where the checkpoint was written: `batches_done` is the number of
+    batches trained before, read from the restored step counter.
     """
 
-    def __init__(self, data, batch_size: int, seed: int = 0):
+    def __init__(self, data, batch_size: int, seed: int = 0, n_critic: int = 1):
         super().__init__()
         self.data = data
         self.batch_size = batch_size
         self.seed = seed
+        self.n_critic = n_critic
         self.images: Optional[Images] = None
 
     def setup(self, stage: Optional[str] = None) -> None:
@@ -281,9 +308,20 @@ class GANDataModule(pl.LightningDataModule):
             raise GansError(f"{self.images.description} has {len(self.images.pixels)} images, "
                             f"fewer than {needed}; lower train.batch_size or add images")
 
+    def batches_done(self) -> int:
+        """Batches trained so far: one per discriminator update, and Lightning's global step
+        counts both networks' updates (`GANModule.d_step`). Restored before the loader is made."""
+        if self.trainer is None:
+            return 0
+        step = self.trainer.global_step
+        return step - step // (self.n_critic + 1)
+
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
+        trainer = self.trainer
+        sampler = ResumableSampler(len(self.images.pixels), self.batch_size,
+                                   num_replicas=trainer.world_size if trainer else 1,
+                                   rank=trainer.global_rank if trainer else 0, seed=self.seed)
+        sampler.start_at(self.batches_done() % sampler.batches_per_epoch)
         return DataLoader(TensorDataset(self.images.pixels), batch_size=self.batch_size,
-                          shuffle=True, drop_last=True, generator=generator,
-                          num_workers=self.data.num_workers,
+                          sampler=sampler, drop_last=True, num_workers=self.data.num_workers,
                           persistent_workers=self.data.num_workers > 0)

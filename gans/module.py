@@ -55,6 +55,13 @@ def ramped_ema(beta: float):
     return update
 
 
+def adam_kernels(optim) -> dict:
+    """Adam's keyword arguments for `optim.implementation` (the update is the same maths)."""
+    return {"for-loop": {"foreach": False, "fused": False},
+            "foreach": {"foreach": True, "fused": False},
+            "fused": {"foreach": False, "fused": True}}[optim.implementation]
+
+
 class TrainingDiverged(GansError):
     """A loss or gradient became NaN or infinite; nothing non-finite reached the weights.
     `checkpoint`: the last good checkpoint to roll back to, when there is one."""
@@ -75,6 +82,9 @@ class GANModule(pl.LightningModule):
         self.save_hyperparameters({"recipe": recipe})
         self.recipe = validate(recipe, source="checkpoint recipe")
         self.generator, self.discriminator = build_networks(self.recipe)
+        if self.recipe.train.channels_last:  # before the EMA copy, so that it shares the layout
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         self.loss = LOSSES.get(self.recipe.loss.name)
         augment = self.recipe.augment
         start_p = augment.p if augment.p is not None else (
@@ -89,6 +99,12 @@ class GANModule(pl.LightningModule):
             self.g_ema = AveragedModel(self.generator, multi_avg_fn=ramped_ema(train.ema),
                                        use_buffers=True)
             self.g_ema.requires_grad_(False)
+        if train.compile:
+            # Module.compile keeps the modules and their state_dict keys as they are (no
+            # `_orig_mod.` prefix), so checkpoints load uncompiled in `gans sample` and `eval`.
+            # The EMA copy was made before, and stays eager: it runs only for samples and FID.
+            self.generator.compile()
+            self.discriminator.compile()
         seeded = torch.Generator().manual_seed(self.recipe.seed)
         self.register_buffer("fixed_z", torch.randn(train.sample_grid, self.generator.latent_dim,
                                                     generator=seeded), persistent=False)
@@ -136,6 +152,15 @@ class GANModule(pl.LightningModule):
                                        self.recipe.optim.discriminator)):
             for group in optimizer.param_groups:
                 group["lr"] = section.lr
+                group.update(adam_kernels(self.recipe.optim))  # a checkpoint's stay behind
+
+    def seed_step(self) -> None:
+        """Every random draw of a batch (latents; noise inputs, style mixing and augmentation
+        through torch's global generator) follows from the recipe seed, the rank and the step:
+        a resumed run continues bit for bit, and ranks draw differently."""
+        seed = noise_seed(self.recipe.seed, self.global_rank, self.trainer.global_step)
+        self.noise.manual_seed(seed)
+        torch.manual_seed(seed ^ 0x5DEECE66D)
 
     def latents(self, n: int) -> torch.Tensor:
         """`n` latent vectors for this rank's share of the batch."""
@@ -152,8 +177,7 @@ class GANModule(pl.LightningModule):
         g_update_now = self.trainer.global_step % (train.n_critic + 1) == train.n_critic - 1
         log_now = g_update_now and (self.g_step + 1) % train.log_every == 0
 
-        self.noise.manual_seed(noise_seed(self.recipe.seed, self.global_rank,
-                                          self.trainer.global_step))
+        self.seed_step()
         z = self.latents(real.size(0))
         with torch.set_grad_enabled(g_update_now):  # the one G forward serves D and G steps
             fake = self.generator(z)
@@ -236,6 +260,14 @@ class GANModule(pl.LightningModule):
 
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, r1: bool = False):
         """The discriminator objective with its regularizers; returns (loss, D(x), D(G(z)))."""
+        if self.recipe.train.compile and (r1 or self.loss.gradient_penalty):
+            # R1 and gradient penalties differentiate D's gradient; compiled graphs have no
+            # double backward, so these (lazy, occasional) passes run D eagerly.
+            with torch.compiler.set_stance("force_eager"):
+                return self._discriminator_loss(real, fake, r1)
+        return self._discriminator_loss(real, fake, r1)
+
+    def _discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, r1: bool = False):
         real = self.augment(real)
         if r1:  # the gradient is taken at the images D sees, augmented or not
             real = real.detach().requires_grad_(True)
@@ -375,7 +407,7 @@ class GANModule(pl.LightningModule):
     def configure_optimizers(self):
         def adam(params, section):
             return torch.optim.Adam(params, lr=section.lr, betas=tuple(section.betas),
-                                    weight_decay=section.weight_decay)
+                                    weight_decay=section.weight_decay, **adam_kernels(optim))
 
         optim = self.recipe.optim
         return [adam(self.generator.parameters(), optim.generator),

@@ -49,6 +49,7 @@ class OptimizerSection:
 class OptimSection:
     generator: OptimizerSection = field(default_factory=OptimizerSection)
     discriminator: OptimizerSection = field(default_factory=OptimizerSection)
+    implementation: str = "foreach"  # Adam's kernels: for-loop, foreach or fused (same maths)
 
 
 @dataclass
@@ -83,6 +84,8 @@ class TrainSection:
     log_every: int = 10  # generator steps between scalar logs
     on_nan: str = "stop"  # a NaN/inf loss or gradient: stop, or rollback to the last checkpoint
     nan_retries: int = 3  # rollbacks at most, each halving both learning rates
+    compile: bool = False  # torch.compile the training G and D (not the EMA copy)
+    channels_last: bool = False  # G and D weights (hence activations) in NHWC memory layout
 
 
 @dataclass
@@ -93,6 +96,7 @@ class MetricsSection:
     fid_reference_split: str = "train"
     fid_batch_size: int = 50
     inception_weights: Optional[str] = None  # a local file in torch-fidelity's layout
+    inception_precision: str = "fp32"  # fp32, or bf16 (autocast): faster, FID moves slightly
 
 
 @dataclass
@@ -122,7 +126,11 @@ TRAINER_KEYS_OWNED = {
     "enable_checkpointing": "train.checkpoint_every",
     "log_every_n_steps": "train.log_every",
     "plugins": "nothing (gans sets its checkpoint writer)",
+    "use_distributed_sampler": "nothing (gans shards the data itself, resumably)",
 }
+
+ADAM_IMPLEMENTATIONS = ("for-loop", "foreach", "fused")
+INCEPTION_PRECISIONS = ("fp32", "bf16")
 
 POSITIVE_INTS = {
     "train.steps", "train.batch_size", "train.n_critic", "train.checkpoint_every",
@@ -382,6 +390,13 @@ def _check_ranges(recipe: Recipe, source: str) -> None:
     if recipe.train.on_nan not in ("stop", "rollback"):
         raise GansError(f"{source}: key 'train.on_nan' must be stop or rollback, "
                         f"got {recipe.train.on_nan!r}")
+    if recipe.optim.implementation not in ADAM_IMPLEMENTATIONS:
+        raise GansError(f"{source}: key 'optim.implementation' must be "
+                        f"{' or '.join(ADAM_IMPLEMENTATIONS)}, got {recipe.optim.implementation!r}")
+    if recipe.metrics.inception_precision not in INCEPTION_PRECISIONS:
+        raise GansError(f"{source}: key 'metrics.inception_precision' must be "
+                        f"{' or '.join(INCEPTION_PRECISIONS)}, "
+                        f"got {recipe.metrics.inception_precision!r}")
     if recipe.data.split not in ("train", "test"):
         raise GansError(f"{source}: key 'data.split' must be train or test, "
                         f"got {recipe.data.split!r}")

@@ -156,7 +156,10 @@ def build_trainer(recipe: Recipe, logger: TensorBoardLogger) -> pl.Trainer:
 
     def make(**extra) -> pl.Trainer:
         try:
+            # use_distributed_sampler=False: GANDataModule shards the data itself, in an order
+            # a resumed run can continue (ResumableSampler).
             return pl.Trainer(max_steps=train.steps * optimizer_steps_per_g_step, logger=logger,
+                              use_distributed_sampler=False,
                               callbacks=list(callbacks), log_every_n_steps=1,
                               plugins=[AtomicCheckpointIO()], default_root_dir=logger.root_dir,
                               **{**options, **extra})
@@ -241,7 +244,8 @@ def halve_learning_rates(recipe: Recipe) -> Recipe:
 
 
 def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) -> Path:
-    datamodule = GANDataModule(recipe.data, recipe.train.batch_size, recipe.seed)
+    datamodule = GANDataModule(recipe.data, recipe.train.batch_size, recipe.seed,
+                               recipe.train.n_critic)
     datamodule.setup("fit")  # a missing dataset fails here, before any file is written
     pl.seed_everything(recipe.seed, workers=True, verbose=False)
     # So do networks that the recipe's keys build wrong (width 0, say). Their warnings on the
