@@ -14,6 +14,7 @@ import atexit
 import copy
 import dataclasses
 import logging
+import shutil
 import sys
 import warnings
 from contextlib import contextmanager
@@ -272,6 +273,7 @@ def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) 
         ensure_writable_folder(run_dir / "checkpoints", "resume a run you can write to")
         logger = TensorBoardLogger(save_dir=str(run_dir.parent.parent), name=run_dir.parent.name,
                                    version=run_dir.name, default_hp_metric=False)
+    ensure_room_for_checkpoints(Path(logger.root_dir), module)
     trainer = build_trainer(recipe, logger)
     with warnings.catch_warnings():
         # Lightning suggests workers for in-memory tensors; they would only add copies.
@@ -296,6 +298,25 @@ def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) 
     checkpoints = Path(trainer.checkpoint_callback.dirpath)  # rank 0's, shared in setup
     trainer.save_checkpoint(checkpoints / "last.ckpt", weights_only=False)
     return checkpoints.parent
+
+
+def checkpoint_bytes(module: GANModule) -> int:
+    """About the size of one checkpoint: the weights and buffers, plus Adam's two moments."""
+    state = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    trained = sum(p.numel() * p.element_size() for p in module.parameters() if p.requires_grad)
+    return state + 2 * trained
+
+
+def ensure_room_for_checkpoints(folder: Path, module: GANModule) -> None:
+    """A full disk fails now, not at the first checkpoint an hour in. An atomic save needs the
+    new file beside the old one, and best.ckpt is another; 16 MiB more for the events file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    needed = 3 * checkpoint_bytes(module) + 16 * 2 ** 20
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise GansError(f"only {free / 2 ** 20:.0f} MiB free under {folder}, and the checkpoints "
+                        f"of this run need about {needed / 2 ** 20:.0f} MiB; free some space or "
+                        "pass --out on another disk")
 
 
 @torch.no_grad()

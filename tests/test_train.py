@@ -119,3 +119,22 @@ def test_train_to_an_unwritable_place_fails_first(tmp_path, image_folder, capsys
     blocker.write_text("a file, not a folder")
     assert main(["train", str(recipe), "--out", str(blocker / "runs")]) == 2
     assert "pass --out with a writable folder" in capsys.readouterr().err
+
+
+def test_a_full_disk_fails_before_training(tmp_path, image_folder, monkeypatch, capsys):
+    import shutil
+    from collections import namedtuple
+
+    import yaml
+
+    from conftest import tiny_recipe
+    from gans.cli import main
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 9, 10 ** 9, 4096))
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe(tmp_path, image_folder)))
+    assert main(["train", str(path), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "MiB free under" in err and "--out on another disk" in err and len(err.splitlines()) == 1
+    assert not list((tmp_path / "runs").rglob("*.ckpt"))
