@@ -26,8 +26,8 @@ from gans.coverage import class_coverage
 from gans.data import Images, load_images
 from gans.errors import GansError
 from gans.files import atomic_write
-from gans.inception import EXTRACTOR_NAME, make_extractor, resolve_inception_weights, \
-    to_uint8_rgb
+from gans.inception import EXTRACTOR_NAME, PRECISIONS, at_precision, make_extractor, \
+    resolve_inception_weights, to_uint8_rgb
 from gans.metrics import RESIZE, FeaturesAsInput, feature_fid, real_features, real_key
 from gans.recipe import DataSection
 from gans.sampling import latents, load_generator
@@ -50,6 +50,7 @@ class EvalOptions:
     use_ema: bool = True
     device: Optional[str] = None
     trust_checkpoint: bool = False  # allow a full unpickle (it can run the file's code)
+    precision: str = "fp32"  # of Inception; reported figures want fp32 (bf16 moves FID a little)
 
 
 def parse_metrics(text: str) -> tuple:
@@ -89,6 +90,9 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
         raise GansError(f"--num-real must be at least 2, got {options.num_real}")
     if options.batch_size < 1:
         raise GansError(f"--batch-size must be at least 1, got {options.batch_size}")
+    if options.precision not in PRECISIONS:
+        raise GansError(f"--precision must be {' or '.join(PRECISIONS)}, "
+                        f"got {options.precision!r}")
     device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     generator, recipe, weights_kind = load_generator(checkpoint, use_ema=options.use_ema,
                                                        trust=options.trust_checkpoint)
@@ -117,12 +121,13 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     extractor = real = None
     if metrics & {"fid", "kid", "pr", "dc"}:
         weights = resolve_inception_weights(recipe.metrics.inception_weights)
-        extractor = make_extractor(weights).to(device)
-        key = real_key(section, split, images, weights, num_real)
+        extractor = at_precision(make_extractor(weights), options.precision).to(device)
+        key = real_key(section, split, images, weights, num_real, options.precision)
         real, _ = real_features(images, key, extractor, options.batch_size, options.use_cache)
         protocol = {"extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
                     "num_fake": options.num_fake, "num_real": num_real,
-                    "reference": reference, "resize": RESIZE, **generated_by}
+                    "reference": reference, "resize": RESIZE, "precision": options.precision,
+                    **generated_by}
     classifier = classifier_lib = None
     if "coverage" in metrics:
         classifier_lib = importlib.import_module(classifier_module)
@@ -208,7 +213,8 @@ def format_table(results: dict) -> str:
     lines.append(f"protocol: {first['extractor']} (sha256 {first['weights_sha256'][:12]}), "
                  f"{first['num_fake']} generated vs {first['num_real']} real, "
                  f"{ref['dataset']} [{ref['split']}] at {ref['resolution']}px, "
-                 f"resize {first['resize']}")
+                 f"resize {first['resize']}"
+                 + (f", Inception {first['precision']}" if "precision" in first else ""))
     return "\n".join(lines)
 
 

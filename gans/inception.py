@@ -117,6 +117,34 @@ def make_extractor(weights: InceptionWeights) -> torch.nn.Module:
     return extractor.to(memory_format=torch.channels_last).eval()
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+class AutocastFeatures(torch.nn.Module):
+    """An extractor run under bfloat16 autocast; its features come back as float32.
+
+    The resize to 299x299 and the (x - 128) / 128 scaling stay in float32 (autocast leaves
+    them alone); the convolutions and the matrix products run in bfloat16, which AVX512-BF16
+    CPUs and tensor-core GPUs execute at twice the float32 rate. FID moves a little: see
+    docs/performance.md for the measured difference, and record the precision with the figure.
+    """
+
+    def __init__(self, extractor: torch.nn.Module):
+        super().__init__()
+        self.extractor = extractor
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(images.device.type, dtype=torch.bfloat16):
+            return self.extractor(images).float()
+
+
+def at_precision(extractor: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """`extractor` as it should run for `precision` (fp32: unchanged)."""
+    if precision not in PRECISIONS:
+        raise GansError(f"Inception precision must be {' or '.join(PRECISIONS)}, got {precision!r}")
+    return extractor if precision == "fp32" else AutocastFeatures(extractor).eval()
+
+
 def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
     """Images as the extractor takes them: uint8, 3 channels.
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from gans.cache import cache_dir
 from gans.data import Images, load_images
 from gans.files import atomic_write
-from gans.inception import EXTRACTOR_NAME, InceptionWeights, make_extractor, \
+from gans.inception import EXTRACTOR_NAME, InceptionWeights, at_precision, make_extractor, \
     resolve_inception_weights, to_uint8_rgb
 
 NUM_FEATURES = 2048
@@ -41,9 +41,11 @@ class Protocol:
     reference: str
     resolution: int
     resize: str = RESIZE
+    precision: str = "fp32"  # of the Inception network: bf16 features move FID a little
 
     def describe(self) -> str:
-        return (f"{self.extractor} (weights sha256 {self.weights_sha256[:12]}), "
+        return (f"{self.extractor} (weights sha256 {self.weights_sha256[:12]}, "
+                f"{self.precision}), "
                 f"{self.num_fake} generated vs {self.num_real} real images of {self.reference} "
                 f"at {self.resolution}px, resize {self.resize}")
 
@@ -86,11 +88,12 @@ def subset(images: Images, n: int, seed: int = 0) -> torch.Tensor:
     return images.pixels[order[:n].sort().values]
 
 
-def real_key(data, split: str, images: Images, weights: InceptionWeights, num_real: int) -> dict:
+def real_key(data, split: str, images: Images, weights: InceptionWeights, num_real: int,
+             precision: str = "fp32") -> dict:
     return {"data": data.name, "fingerprint": images.fingerprint(), "split": split,
             "resolution": data.resolution, "channels": data.channels,
             "extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256, "resize": RESIZE,
-            "num_real": min(num_real, len(images.pixels))}
+            "precision": precision, "num_real": min(num_real, len(images.pixels))}
 
 
 def real_features(images: Images, key: dict, extractor: nn.Module, batch_size: int = 50,
@@ -134,15 +137,18 @@ class FIDTracker(pl.Callback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         metrics, data = self.recipe.metrics, self.recipe.data
         weights = resolve_inception_weights(metrics.inception_weights)
-        self.extractor = make_extractor(weights).to(pl_module.device)
+        self.extractor = at_precision(make_extractor(weights),
+                                      metrics.inception_precision).to(pl_module.device)
         self.fid = feature_fid().to(pl_module.device)
         images = load_images(data, split=metrics.fid_reference_split)
-        key = real_key(data, metrics.fid_reference_split, images, weights, metrics.fid_num_real)
+        key = real_key(data, metrics.fid_reference_split, images, weights, metrics.fid_num_real,
+                       metrics.inception_precision)
         if trainer.is_global_zero:
             features, _ = real_features(images, key, self.extractor, metrics.fid_batch_size)
             self.fid.update(features.to(pl_module.device), real=True)
         self.protocol = Protocol(f"FID {EXTRACTOR_NAME}", weights.sha256, metrics.fid_num_fake,
-                                 key["num_real"], images.description, data.resolution)
+                                 key["num_real"], images.description, data.resolution,
+                                 precision=metrics.inception_precision)
 
     def on_train_start(self, trainer, pl_module) -> None:
         experiment = getattr(trainer.logger, "experiment", None)
