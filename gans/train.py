@@ -133,6 +133,17 @@ class InterruptCheckpoint(pl.Callback):
                   f"{checkpoints.parent}", file=sys.stderr)
 
 
+class _NoAdvertisement(logging.Filter):
+    """Lightning prints a tip for its hosted logger at every Trainer built without it: one
+    line of every run's output, with nothing in it for a gans user to act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in str(record.msg)
+
+
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoAdvertisement())
+
+
 def build_trainer(recipe: Recipe, logger: TensorBoardLogger) -> pl.Trainer:
     train = recipe.train
     optimizer_steps_per_g_step = train.n_critic + 1
