@@ -388,7 +388,9 @@ class GANModule(pl.LightningModule):
         """A grid from the fixed z: into samples/ and TensorBoard (rank zero only)."""
         if not self.trainer.is_global_zero:
             return
-        from torchvision.utils import make_grid, save_image
+        from torchvision.utils import make_grid
+
+        from gans.provenance import make_info, save_image
 
         images = self.generate(self.fixed_z.to(self.device)).float().cpu()
         grid = make_grid(images, nrow=int(len(images) ** 0.5), normalize=True, value_range=(-1, 1))
@@ -397,7 +399,11 @@ class GANModule(pl.LightningModule):
         if self.logger is not None and self.logger.log_dir:
             out = Path(self.logger.log_dir) / "samples"
             out.mkdir(parents=True, exist_ok=True)
-            save_image(grid, out / f"step_{self.g_step:07d}.png")
+            # No checkpoint hash yet: the run directory and step name the weights instead.
+            info = make_info("training-sample", recipe=self.recipe.to_dict(),
+                             run=Path(self.logger.log_dir).resolve(), step=self.g_step,
+                             seeds=self.recipe.seed, weights="raw" if self.g_ema is None else "ema")
+            save_image(grid, out / f"step_{self.g_step:07d}.png", info)
         logger = self.logger
         if logger is not None and hasattr(logger.experiment, "add_image"):
             logger.experiment.add_image("samples", grid, self.g_step)

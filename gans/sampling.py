@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import json
 import os
 import pickle
 import re
@@ -59,9 +61,14 @@ def _first_line(exc: BaseException) -> str:
 
 def load_generator(path: Path, use_ema: bool = True,
                    trust: bool = False) -> tuple[nn.Module, Recipe, str]:
-    """(generator in eval mode, its recipe, which weights: 'ema' or 'raw')."""
+    """(generator in eval mode, its recipe, which weights: 'ema' or 'raw'); `path` is a .ckpt
+    or a generator exported by `gans export` (.safetensors)."""
     from gans.module import build_networks
 
+    if Path(path).suffix.lower() == ".safetensors":
+        from gans.export import load_exported
+
+        return load_exported(Path(path), use_ema=use_ema)
     ckpt = read_checkpoint(path, trust=trust)
     recipe = validate(ckpt["hyper_parameters"]["recipe"], source=f"{path} (recipe inside)")
     generator, _ = build_networks(recipe)
@@ -73,9 +80,30 @@ def load_generator(path: Path, use_ema: bool = True,
     return generator.eval(), recipe, "ema" if prefix.startswith("g_ema") else "raw"
 
 
-def latents(num: int, latent_dim: int, seed: int) -> torch.Tensor:
-    """Drawn on the CPU so a seed gives the same images on every device."""
-    return torch.randn(num, latent_dim, generator=torch.Generator().manual_seed(seed))
+def latents(num: int, latent_dim: int, seed: int,
+            truncate_z: Optional[float] = None) -> torch.Tensor:
+    """Drawn on the CPU so a seed gives the same images on every device. `truncate_z` T:
+    BigGAN's truncation trick, every component with |z| > T drawn again until it is within."""
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(num, latent_dim, generator=rng)
+    if truncate_z is not None:
+        if not truncate_z > 0:
+            raise GansError(f"--truncate-z must be above 0 (1 to 2 is usual), got {truncate_z}")
+        # Redraws come after the first draw, so the seed's untruncated z stays as it was.
+        outside = z.abs() > truncate_z
+        while outside.any():
+            z[outside] = torch.randn(int(outside.sum()), generator=rng)
+            outside = z.abs() > truncate_z
+    return z
+
+
+@contextlib.contextmanager
+def seeded_noise(seed: int, device: torch.device):
+    """Per-layer noise (StyleGAN-lite) drawn from `seed`, so that a seed gives the same images
+    each time; the caller's random state is restored afterwards."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def supports_truncation(generator: nn.Module) -> bool:
@@ -93,7 +121,7 @@ def _check_truncation(generator: nn.Module, truncation: Optional[float]) -> dict
     if not supports_truncation(generator):
         raise GansError(f"--truncation: the {type(generator).__name__} of this checkpoint has no "
                         "truncation (it needs a mapping network with an average w, such as "
-                        "stylegan-lite); drop --truncation")
+                        "stylegan-lite); drop --truncation, or use --truncate-z 1.5 (any model)")
     if not 0.0 <= truncation <= 1.0:
         raise GansError(f"--truncation must be in [0, 1] (1 = none, 0.7 is usual), "
                         f"got {truncation}")
@@ -103,13 +131,16 @@ def _check_truncation(generator: nn.Module, truncation: Optional[float]) -> dict
 @torch.no_grad()
 def generate(generator: nn.Module, num: int, seed: int, batch_size: int = 256,
              device: Optional[torch.device] = None,
-             truncation: Optional[float] = None) -> torch.Tensor:
-    """`num` images in [-1, 1] as a CPU float tensor; `truncation` psi where the model has it."""
+             truncation: Optional[float] = None,
+             truncate_z: Optional[float] = None) -> torch.Tensor:
+    """`num` images in [-1, 1] as a CPU float tensor; `truncation` psi where the model has it,
+    `truncate_z` (resampled tails of z) for any model."""
     options = _check_truncation(generator, truncation)
     device = device or next(generator.parameters()).device
-    z = latents(num, generator.latent_dim, seed)
-    return torch.cat([generator(chunk.to(device), **options).float().cpu()
-                      for chunk in z.split(batch_size)])
+    z = latents(num, generator.latent_dim, seed, truncate_z)
+    with seeded_noise(seed, device):
+        return torch.cat([generator(chunk.to(device), **options).float().cpu()
+                          for chunk in z.split(batch_size)])
 
 
 @torch.no_grad()
@@ -139,6 +170,120 @@ def style_mixing_grid(generator: nn.Module, seeds: list,
     return torch.cat(rows)
 
 
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation: a Gaussian z keeps its typical norm on the way, which a
+    straight line through the low-density middle of the sphere would not."""
+    if t == 0:
+        return a.clone()
+    cos = (a / a.norm(dim=-1, keepdim=True) * (b / b.norm(dim=-1, keepdim=True))).sum(-1)
+    omega = torch.arccos(cos.clamp(-1, 1))[..., None]
+    if float(omega.abs().min()) < 1e-6:  # (anti)parallel: the formula divides by zero
+        return torch.lerp(a, b, t)
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+@torch.no_grad()
+def interpolation_frames(generator: nn.Module, seeds: list, frames: int,
+                         truncation: Optional[float] = None,
+                         truncate_z: Optional[float] = None) -> torch.Tensor:
+    """`frames` images from each seed toward the next, and from the last back to the first,
+    so the walk loops: len(seeds) * frames images in [-1, 1].
+
+    Models with a mapping network walk linearly in w (after truncation), where StyleGAN's
+    interpolations are smooth; others walk spherically in z. Frame 0 is the image
+    `gans sample --seed SEEDS[0] --num 1` writes, and every frame uses the same noise maps
+    (those of that seed), so nothing flickers.
+    """
+    if len(seeds) < 2:
+        raise GansError("--interpolate needs at least two --seeds, e.g. --seeds 0,1,2,3")
+    if frames < 2:
+        raise GansError(f"--frames must be at least 2 (frames from one seed to the next), "
+                        f"got {frames}")
+    options = _check_truncation(generator, truncation)
+    device = next(generator.parameters()).device
+    z = torch.cat([latents(1, generator.latent_dim, seed, truncate_z) for seed in seeds])
+    z = z.to(device)
+    in_w = supports_style_mixing(generator)
+    # One seed at a time, as `gans sample --num 1` maps it: a batch would round differently.
+    points = torch.cat([generator.mapping(one, options.get("truncation_psi", 1.0))
+                        for one in z.split(1)]) if in_w else z
+    images = []
+    for i in range(len(seeds)):
+        start, end = points[i:i + 1], points[(i + 1) % len(seeds)][None]
+        for step in range(frames):
+            t = step / frames
+            with seeded_noise(seeds[0], device):
+                if in_w:
+                    w = start if t == 0 else torch.lerp(start, end, t)
+                    image = generator.synthesis(generator.broadcast(w))
+                else:
+                    image = generator(slerp(start, end, t), **options)
+            images.append(image.float().cpu())
+    return torch.cat(images)
+
+
+def write_animation(images: torch.Tensor, out: str, fps: float, frames: int,
+                    provenance: Optional[dict] = None) -> Path:
+    """An interpolation as .gif (Pillow), .mp4 (PyAV, where installed) or .png (a grid with
+    one row per pair of seeds)."""
+    from gans.provenance import make_info, save_image, to_pil
+
+    target = Path(out)
+    suffix = target.suffix.lower()
+    if suffix not in (".gif", ".mp4", ".png"):
+        raise GansError(f"--out {out}: --interpolate writes a .gif, an .mp4 or a .png grid of "
+                        "the frames")
+    if not fps > 0:
+        raise GansError(f"--fps must be above 0, got {fps}")
+    if suffix == ".mp4":
+        try:
+            import av  # noqa: F401  (the only mp4 writer used)
+        except ImportError:
+            raise GansError("--out .mp4 needs PyAV: pip install av, or write a .gif") from None
+    ensure_writable_folder(target.parent, "pass --out in a writable folder")
+    info = make_info("interpolation", **(provenance or {}))
+    images = (images + 1) / 2
+    if suffix == ".png":
+        save_image(images, target, info, nrow=frames)
+    elif suffix == ".gif":
+        pictures = [to_pil(image) for image in images]
+        comment = json.dumps(info).encode()
+        atomic_write(target, lambda f: pictures[0].save(
+            f, format="gif", save_all=True, append_images=pictures[1:], loop=0,
+            duration=round(1000 / fps), comment=comment))
+    else:
+        video = images.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        if video.shape[-1] == 1:
+            video = video.expand(-1, -1, -1, 3)
+        # H.264 wants even sides: an odd one gets a row or column of black.
+        pad = [0, 0, 0, video.shape[2] % 2, 0, video.shape[1] % 2]
+        video = torch.nn.functional.pad(video, pad).contiguous().numpy()
+        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}.mp4"
+        try:
+            _write_mp4(tmp, video, fps, json.dumps(info))
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    return target
+
+
+def _write_mp4(path: Path, video, fps: float, comment: str) -> None:
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        container.metadata["comment"] = comment  # ffprobe shows it; gans inspect reads images
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.height, stream.width = video.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18"}
+        for array in video:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        container.mux(stream.encode())
+
+
 def parse_seeds(text: str) -> list:
     """"1,2,5-7" -> [1, 2, 5, 6, 7]."""
     seeds = []
@@ -155,9 +300,10 @@ def parse_seeds(text: str) -> list:
 
 
 def write_samples(images: torch.Tensor, out: str, nrow: Optional[int] = None,
-                  seed: int = 0) -> list[Path]:
-    """A grid at `out`, or one PNG per image when `out` ends with a slash or is a folder."""
-    from torchvision.utils import save_image
+                  seed=0, provenance: Optional[dict] = None, kind: str = "grid") -> list[Path]:
+    """A grid at `out`, or one PNG per image when `out` ends with a slash or is a folder; each
+    file carries `provenance` (make_info's arguments) as text chunks."""
+    from gans.provenance import make_info, save_image
 
     target = Path(out)
     as_folder = out.endswith(("/", os.sep)) or target.is_dir()
@@ -166,15 +312,16 @@ def write_samples(images: torch.Tensor, out: str, nrow: Optional[int] = None,
         raise GansError(f"--out {out}: give a .png (or .jpg) file for a grid, or a folder "
                         "ending with / for single images")
     ensure_writable_folder(folder, "pass --out in a writable folder")
+    provenance = provenance or {}
     images = (images + 1) / 2
     if as_folder:
         written = []
         for i, image in enumerate(images):
             path = folder / f"seed{seed}_{i:05d}.png"
-            atomic_write(path, lambda f, im=image: save_image(im, f, format="png"))
+            save_image(image, path, make_info("single", seeds=seed, index=i, **provenance))
             written.append(path)
         return written
     rows = nrow or max(1, int(len(images) ** 0.5))
     fmt = "png" if target.suffix.lower() == ".png" else "jpeg"
-    atomic_write(target, lambda f: save_image(images, f, nrow=rows, format=fmt))
+    save_image(images, target, make_info(kind, seeds=seed, **provenance), nrow=rows, fmt=fmt)
     return [target]
