@@ -66,33 +66,83 @@ def _recipe(args) -> int:
 
 
 def _sample(args) -> int:
-    from gans.sampling import (generate, load_generator, parse_seeds, style_mixing_grid,
-                               write_samples)
+    from gans.export import source_sha256
+    from gans.sampling import (generate, interpolation_frames, load_generator, parse_seeds,
+                               style_mixing_grid, write_animation, write_samples)
 
     if args.num < 1:
         raise GansError(f"--num must be at least 1, got {args.num}")
     if args.nrow is not None and args.nrow < 1:
         raise GansError(f"--nrow must be at least 1, got {args.nrow}")
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
-    if args.style_mix and seeds is None:
-        raise GansError("--style-mix needs --seeds, e.g. --style-mix --seeds 1,2,3,4")
-    if seeds is not None and not args.style_mix:
-        raise GansError("--seeds goes with --style-mix; for other samples use --seed and --num")
-    generator, _, weights = load_generator(Path(args.checkpoint), use_ema=not args.no_ema,
-                                          trust=args.trust_checkpoint)
+    if args.style_mix and args.interpolate:
+        raise GansError("--style-mix and --interpolate are two kinds of output; pick one")
+    if (args.style_mix or args.interpolate) and seeds is None:
+        flag = "--style-mix" if args.style_mix else "--interpolate"
+        raise GansError(f"{flag} needs --seeds, e.g. {flag} --seeds 1,2,3,4")
+    if seeds is not None and not (args.style_mix or args.interpolate):
+        raise GansError("--seeds goes with --style-mix or --interpolate; for other samples use "
+                        "--seed and --num")
+    if args.interpolate and (args.frames < 2 or args.fps <= 0):
+        raise GansError(f"--frames must be at least 2 and --fps above 0, "
+                        f"got --frames {args.frames} --fps {args.fps}")
+    generator, recipe, weights = load_generator(Path(args.checkpoint), use_ema=not args.no_ema,
+                                                trust=args.trust_checkpoint)
     if weights == "raw" and not args.no_ema:
         print("note: this checkpoint has no EMA generator (train.ema was 0); "
               "sampling the trained generator", file=sys.stderr)
+    provenance = {"checkpoint": Path(args.checkpoint), "recipe": recipe.to_dict(),
+                  "checkpoint_sha256": source_sha256(Path(args.checkpoint)),
+                  "weights": weights, "truncation": args.truncation,
+                  "truncate_z": args.truncate_z}
+    if args.interpolate:
+        frames = interpolation_frames(generator, seeds, args.frames, args.truncation,
+                                      args.truncate_z)
+        print(write_animation(frames, args.out, args.fps, args.frames,
+                              {**provenance, "seeds": seeds, "frames": args.frames}))
+        return 0
     if args.style_mix:
         if str(args.out).endswith("/"):
             raise GansError("--style-mix writes one grid: pass --out FILE.png")
         grid = style_mixing_grid(generator, seeds, args.truncation)
-        print(write_samples(grid, args.out, nrow=len(seeds) + 1)[0])
+        print(write_samples(grid, args.out, nrow=len(seeds) + 1, seed=seeds,
+                            provenance=provenance, kind="style-mix")[0])
         return 0
-    images = generate(generator, args.num, args.seed, truncation=args.truncation)
-    for path in write_samples(images, args.out, nrow=args.nrow, seed=args.seed)[-1:]:
+    images = generate(generator, args.num, args.seed, truncation=args.truncation,
+                      truncate_z=args.truncate_z)
+    written = write_samples(images, args.out, nrow=args.nrow, seed=args.seed,
+                            provenance=provenance)
+    for path in written[-1:]:
         print(path if args.num == 1 or not str(args.out).endswith("/")
               else f"{args.num} images in {path.parent}")
+    return 0
+
+
+def _inspect(args) -> int:
+    from gans.provenance import format_info, read_info
+
+    info = read_info(Path(args.image))
+    if not info:
+        print(f"{args.image}: no gans provenance (not written by gans, or its text chunks "
+              "were stripped)")
+        return 1
+    print(format_info(info))
+    return 0
+
+
+def _card(args) -> int:
+    from gans.provenance import model_card
+
+    print(model_card(Path(args.checkpoint), trust=args.trust_checkpoint), end="")
+    return 0
+
+
+def _export(args) -> int:
+    from gans.export import export_generator
+
+    weights = export_generator(Path(args.checkpoint), Path(args.out), use_ema=not args.no_ema,
+                               trust=args.trust_checkpoint)
+    print(f"{args.out} ({weights} generator)")
     return 0
 
 
@@ -114,6 +164,20 @@ def _eval(args) -> int:
     if args.json:
         write_json(results, Path(args.json))
     return 0
+
+
+def _bench(args) -> int:
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from gans.bench import run_suite
+
+    try:
+        return run_suite(Path(args.suite), Path(args.out), only=args.only,
+                         dry_run=args.dry_run, watts=args.watts)
+    except SIGTERMException:  # the run's last.ckpt is saved: the next `gans bench` resumes it
+        return 128 + signal.SIGTERM
+    except SystemExit as stop:  # Lightning's way out after Ctrl-C, once it has saved
+        return 128 + signal.SIGINT if stop.code == 1 else stop.code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_recipe)
 
     p = commands.add_parser("sample", help="write images from a checkpoint")
-    p.add_argument("checkpoint", help="a .ckpt written by gans train")
+    p.add_argument("checkpoint", help="a .ckpt written by gans train, or a .safetensors "
+                                      "written by gans export")
     p.add_argument("--num", type=int, default=64, help="number of images (default 64)")
     p.add_argument("--out", required=True,
                    help="FILE.png for a grid, or DIR/ for one PNG per image")
@@ -154,11 +219,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-mix", action="store_true",
                    help="write the style-mixing grid of --seeds (coarse styles from each row's "
                         "seed, fine styles from each column's)")
-    p.add_argument("--seeds", default=None, help="seeds for --style-mix, e.g. 1,2,3,4 or 0-5")
+    p.add_argument("--seeds", default=None,
+                   help="seeds for --style-mix or --interpolate, e.g. 1,2,3,4 or 0-5")
+    p.add_argument("--interpolate", action="store_true",
+                   help="a looping walk through --seeds: --out walk.gif, walk.mp4 (needs "
+                        "PyAV) or walk.png (one row per pair of seeds)")
+    p.add_argument("--frames", type=int, default=24,
+                   help="frames from one seed to the next (--interpolate; default 24)")
+    p.add_argument("--fps", type=float, default=12.0,
+                   help="frames per second of the .gif or .mp4 (default 12)")
+    p.add_argument("--truncate-z", type=float, default=None, metavar="T",
+                   help="redraw every z component with |z| > T (BigGAN's truncation trick, "
+                        "any model; 1 to 2 trades variety for quality)")
     p.add_argument("--no-ema", action="store_true",
                    help="sample the trained generator instead of its EMA copy")
     p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     p.set_defaults(run=_sample)
+
+    p = commands.add_parser("inspect", help="print the provenance a gans PNG carries "
+                                            "(exit 1 if it has none)")
+    p.add_argument("image", help="a PNG written by gans (sample, style-mix, training samples)")
+    p.set_defaults(run=_inspect)
+
+    p = commands.add_parser("card", help="print a Markdown model card of a checkpoint")
+    p.add_argument("checkpoint", help="a .ckpt written by gans train")
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
+    p.set_defaults(run=_card)
+
+    p = commands.add_parser("export", help="write the generator as safetensors, for "
+                                           "gans sample and other tools")
+    p.add_argument("checkpoint", help="a .ckpt written by gans train")
+    p.add_argument("--out", required=True, help="FILE.safetensors")
+    p.add_argument("--no-ema", action="store_true",
+                   help="export the trained generator instead of its EMA copy")
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
+    p.set_defaults(run=_export)
 
     p = commands.add_parser("eval", help="FID, KID, precision/recall, density/coverage and "
                                          "class coverage of a checkpoint, with their protocol")
@@ -185,6 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "(about 2x faster on AVX512-BF16 CPUs; FID moves slightly, see "
                         "docs/performance.md)")
     p.set_defaults(run=_eval)
+
+    p = commands.add_parser("bench", help="train recipe variants under one budget and several "
+                                          "seeds; results tables and FID plots")
+    p.add_argument("suite", help="suite YAML file, e.g. recipes/bench/smoke.yaml")
+    p.add_argument("--out", default="runs",
+                   help="folder for the runs and results (default: runs; they go in OUT/<suite>)")
+    p.add_argument("--only", nargs="+", metavar="VARIANT",
+                   help="run only these variants (the tables cover every finished run)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the suite and print the runs it would do; write nothing")
+    p.add_argument("--watts", type=float, default=None,
+                   help="average power of the device in W for the energy figure (default: an "
+                        "estimate, see docs/benchmarks.md)")
+    p.set_defaults(run=_bench)
     return parser
 
 
