@@ -1,0 +1,237 @@
+"""`gans bench`: the shipped smoke suite end to end, skipping and resuming, --only, budgets,
+tables, and bad suites refused before anything is written."""
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gans import bench
+from gans.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+SMOKE = REPO / "recipes" / "bench" / "smoke.yaml"
+LUCIC = REPO / "recipes" / "bench" / "lucic-fashion-mnist.yaml"
+QUICKSTART = REPO / "recipes" / "quickstart.yaml"
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The shipped smoke suite, run once: (suite output folder, seconds it took)."""
+    out = tmp_path_factory.mktemp("bench")
+    started = time.monotonic()
+    assert main(["bench", str(SMOKE), "--out", str(out)]) == 0
+    return out / "smoke", time.monotonic() - started
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_smoke_suite_writes_tables_and_plots(smoke):
+    folder, seconds = smoke
+    print(f"smoke suite: {seconds:.1f} s")
+    for name in ("results.csv", "results.json", "results.md"):
+        assert (folder / name).stat().st_size > 0
+    for name in ("fid_vs_kimg.png", "fid_vs_time.png"):
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = read_csv(folder / "results.csv")
+    assert [(r["variant"], r["seed"], r["status"]) for r in rows] == [
+        ("ns-gan", "0", "finished"), ("hinge-sn", "0", "finished")]
+    for row in rows:
+        for key in ("best_fid", "final_fid", "best_kid", "final_kid", "images_per_sec",
+                    "peak_memory_mib", "device_hours", "energy_kwh", "train_minutes"):
+            assert math.isfinite(float(row[key])) and float(row[key]) >= 0, key
+        assert row["generator_steps"] == "20" and float(row["kimg"]) == pytest.approx(0.32)
+        assert "kimg_to_fid_450" in row and "minutes_to_fid_400" in row
+    document = json.loads((folder / "results.json").read_text())
+    assert list(document["variants"]) == ["ns-gan", "hinge-sn"]
+    assert document["energy_method"][0].startswith("estimate:")
+    for run in document["runs"]:
+        assert [point[0] for point in run["fid_curve"]] == [20]
+        assert run["best"]["protocol"]["num_fake"] == 20
+        assert run["best"]["protocol"]["reference"]["split"] == "test"
+    table = (folder / "results.md").read_text()
+    assert table.count("\n| ns-gan | 1 |") == 1 and table.count("\n| hinge-sn | 1 |") == 1
+    assert "± " not in table.split("| variant |")[1]  # one seed: no spread to show
+
+
+def test_rerun_skips_finished_runs(smoke, capsys):
+    folder, _ = smoke
+    results = sorted(folder.glob("*/seed0/result.json"))
+    before = [p.stat().st_mtime_ns for p in results]
+    started = time.monotonic()
+    assert main(["bench", str(SMOKE), "--out", str(folder.parent)]) == 0
+    assert time.monotonic() - started < 30  # nothing trained or evaluated again
+    assert capsys.readouterr().err.count("finished earlier, skipped") == 2
+    assert [p.stat().st_mtime_ns for p in results] == before
+    assert not list(folder.glob("*/seed0/version_1"))
+
+
+def test_unfinished_run_resumes_and_only_filters(smoke, tmp_path, capsys):
+    folder, _ = smoke
+    # The same suite with a longer budget; ns-gan's result is gone, its last.ckpt (step 20) kept.
+    suite = yaml.safe_load(SMOKE.read_text())
+    suite["base"] = str(QUICKSTART)
+    suite["budget"] = {"steps": 40}
+    longer = tmp_path / "smoke.yaml"
+    longer.write_text(yaml.safe_dump(suite, sort_keys=False))
+    (folder / "ns-gan" / "seed0" / "result.json").unlink()
+    other = folder / "hinge-sn" / "seed0" / "result.json"
+    other_before = other.read_bytes()
+
+    assert main(["bench", str(longer), "--out", str(folder.parent), "--only", "ns-gan"]) == 0
+    err = capsys.readouterr().err
+    assert "ns-gan seed 0: resuming from" in err and "hinge-sn" not in err
+    result = json.loads((folder / "ns-gan" / "seed0" / "result.json").read_text())
+    assert result["generator_steps"] == 40 and result["run_dir"] == "version_0"
+    assert [point[0] for point in result["fid_curve"]] == [20, 40]  # one from each session
+    assert not (folder / "ns-gan" / "seed0" / "version_1").exists()
+    assert other.read_bytes() == other_before  # --only left it alone; the table still has it
+    assert [r["variant"] for r in read_csv(folder / "results.csv")] == ["ns-gan", "hinge-sn"]
+
+    # The shipped suite (20 steps) now disagrees with ns-gan's finished 40-step run: refused.
+    assert main(["bench", str(SMOKE), "--out", str(folder.parent)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "train.steps" in err and "delete that result.json" in err
+
+
+def test_lucic_suite_validates_in_a_dry_run(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["bench", str(LUCIC), "--dry-run", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "5 variants x 3 seeds = 15 runs" in printed
+    assert "wgan-gp seed 2        3750 generator steps, 1200 kimg" in printed
+    assert "ns-gan seed 0         18750 generator steps" in printed
+    assert "10000 generated vs 10000 real images of the test split" in printed
+    assert not out.exists()
+
+
+def write_suite(tmp_path, **keys):
+    suite = {"name": "t", "base": str(QUICKSTART), "variants": {"a": {}, "b": ["loss.name=hinge"]},
+             "seeds": [0], "budget": {"steps": 5}, **keys}
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+@pytest.mark.parametrize("keys, args, expected", [
+    ({"budgett": {"steps": 5}}, [], "unknown key 'budgett' in the suite; allowed: name"),
+    ({"budget": {"steps": 5, "minutes": 3}}, [], "exactly one of steps, kimg, minutes"),
+    ({}, ["--only", "c"], "--only c: no such variant"),
+    ({"base": "missing.yaml"}, [], "key 'base': recipe"),
+    ({"variants": {"a": {"train": {"stepz": 3}}}}, [], "unknown key 'train.stepz'"),
+    ({"variants": {"a": ["optim.generator.lrr=0.1"]}}, [], "unknown key 'optim.generator.lrr'"),
+    ({"variants": {"a": {"train": {"steps": 3}}}}, [], "sets train.steps, which the suite's "
+                                                      "budget sets"),
+    ({"variants": {"a": {"los": {"name": "hinge"}}}}, [], "unknown key 'los'; allowed: recipe"),
+    ({"eval": {"reference": "val"}}, [], "key 'eval.reference' must be train or test"),
+    ({"seeds": []}, [], "key 'seeds' must be a non-empty list"),
+    ({"variants": {"a/b": {}}}, [], "variant 'a/b' names a folder"),
+    ({"variants": {"a": {"model": {"generator": {"name": "nope"}}}}}, [], "model.generator.name"),
+])
+def test_bad_suites_fail_in_one_line_before_writing(tmp_path, capsys, keys, args, expected):
+    out = tmp_path / "out"
+    assert main(["bench", str(write_suite(tmp_path, **keys)), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gans bench: error: ") and "\n" not in err
+    assert expected in err
+    assert not out.exists()
+
+
+def test_missing_suite_file(tmp_path, capsys):
+    assert main(["bench", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "out")]) == 2
+    assert "suite file not found" in capsys.readouterr().err
+
+
+def test_budgets_and_eval_every_become_recipe_keys(tmp_path):
+    path = write_suite(tmp_path, budget={"kimg": 6.4}, eval={"every": {"kimg": 1.28},
+                                                             "num_fake": 64, "num_real": 32},
+                       variants={"ns": {}, "wgan": {"train": {"n_critic": 5},
+                                                    "loss": {"name": "wgan-gp"},
+                                                    "model": {"discriminator": {"norm": "none"}}}})
+    runs = bench.plan(bench.load_suite(path), tmp_path / "out")
+    ns, wgan = (r.recipe for r in runs)
+    assert (ns.train.steps, wgan.train.steps) == (100, 20)  # 6,400 real images at batch 64
+    assert (ns.metrics.fid_every, wgan.metrics.fid_every) == (20, 4)
+    assert (ns.metrics.fid_num_fake, ns.metrics.fid_num_real) == (64, 32)
+    assert ns.metrics.fid_reference_split == "test" and ns.name == "seed0" and ns.seed == 0
+    assert runs[0].folder == tmp_path / "out" / "t" / "ns" / "seed0"
+
+    timed = bench.plan(bench.load_suite(write_suite(tmp_path, budget={"minutes": 90.5})),
+                       tmp_path / "out")[0].recipe
+    assert timed.trainer["max_time"] == "00:01:30:30"
+    assert timed.train.steps == bench.UNLIMITED_STEPS
+
+
+def test_grid_makes_one_variant_per_point(tmp_path):
+    path = write_suite(tmp_path, variants={"dc": {}},
+                       grid={"optim.generator.lr": [0.0001, 0.0002], "train.n_critic": [1, 2]})
+    runs = bench.plan(bench.load_suite(path), tmp_path / "out")
+    assert [r.variant.name for r in runs] == [
+        "dc,optim.generator.lr=0.0001,train.n_critic=1",
+        "dc,optim.generator.lr=0.0001,train.n_critic=2",
+        "dc,optim.generator.lr=0.0002,train.n_critic=1",
+        "dc,optim.generator.lr=0.0002,train.n_critic=2"]
+    assert runs[3].recipe.optim.generator.lr == 0.0002 and runs[3].recipe.train.n_critic == 2
+
+
+def fake_result(variant, seed, fid, curve):
+    return {"variant": variant, "seed": seed, "status": "finished",
+            "best": {"fid": fid, "kid": fid / 1000}, "final": {"fid": fid + 1, "kid": fid / 900},
+            "fid_curve": curve, "generator_steps": 100, "kimg": 6.4, "train_seconds": 600,
+            "eval_seconds": 60, "images_per_sec": 100.0, "peak_memory_mib": 900.0,
+            "peak_gpu_memory_mib": None, "device": "cpu", "device_hours": 660 / 3600,
+            "energy_kwh": 0.002, "energy_method": "estimate: test"}
+
+
+def test_tables_show_mean_std_reference_and_reached_counts(tmp_path):
+    path = write_suite(tmp_path, seeds=[0, 1, 2], thresholds=[50, 30],
+                       reference_fid_source="a paper",
+                       variants={"a": {"reference_fid": [26.5, 1.6]}, "b": {}})
+    suite = bench.load_suite(path)
+    results = [fake_result("a", s, fid, [[10, 0.64, 60.0, 60.0], [20, 1.28, 120.0, fid]])
+               for s, fid in zip((0, 1, 2), (40.0, 44.0, 20.0))]
+    results.append(fake_result("b", 0, 70.0, []))
+    summary = bench.summarize(suite, results)
+    assert summary["a"]["best_fid"]["mean"] == pytest.approx(104 / 3)
+    assert summary["a"]["best_fid"]["std"] == pytest.approx(12.858, abs=1e-3)
+    assert summary["a"]["kimg_to_fid_30"] == {"mean": 1.28, "std": None, "n": 1}
+    table = bench.markdown(suite, results, summary)
+    row_a = next(line for line in table.splitlines() if line.startswith("| a |"))
+    assert "| 34.67 ± 12.86 |" in row_a and "| 26.5 ± 1.6 |" in row_a
+    assert "| 1.3 (1/3) |" in row_a and "| 2.0 (1/3) |" in row_a  # FID ≤ 30 in one of three
+    row_b = next(line for line in table.splitlines() if line.startswith("| b |"))
+    assert "| 70.00 |" in row_b and "± " not in row_b
+    assert "Not run yet: b seed 1, b seed 2." in table and "- paper FID: a paper" in table
+    png = bench.plot(suite, results, "kimg")
+    assert png[:4] == b"\x89PNG"
+
+
+def test_events_time_skips_the_gap_between_sessions(tmp_path, monkeypatch):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for start, steps in ((1000.0, (10, 20)), (5000.0, (20, 30))):  # killed, resumed hours later
+        with monkeypatch.context() as m:  # the file's first event: the session's start
+            m.setattr(time, "time", lambda: start)
+            writer = SummaryWriter(str(tmp_path), filename_suffix=f".{int(start)}")
+        for step in steps:
+            writer.add_scalar("fid", 100.0 - step, step, walltime=start + 3 * step)
+        writer.close()
+    events = bench.read_events(tmp_path)
+    assert events.seconds == pytest.approx(60 + 90)
+    assert events.series("fid") == [(10, 30.0, 90.0), (20, 60.0 + 60.0, 80.0),
+                                    (30, 60.0 + 90.0, 70.0)]
+
+
+def test_energy_estimate_says_how_it_was_made():
+    watts, method = bench.power_estimate({"kind": "cpu", "cpu": "AMD EPYC 9554", "threads": 2},
+                                         None)
+    assert watts == pytest.approx(11.2) and method.startswith("estimate: 2 CPU threads x 5.6 W")
+    watts, method = bench.power_estimate({"kind": "cpu", "cpu": "Some CPU", "threads": 4}, 35.0)
+    assert watts == 35.0 and "given" in method
