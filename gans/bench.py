@@ -531,13 +531,15 @@ def run_suite(path: Path, out: Path, only: Optional[list] = None, dry_run: bool 
     if dry_run:
         print(describe_plan(suite, runs, out))
         return 0
-    folder = Path(out) / suite.name
-    ensure_writable_folder(folder, "pass --out with a writable folder")
-    for i, run in enumerate(runs, 1):
-        state, where = run_state(run)
-        prefix = f"gans bench: [{i}/{len(runs)}] {run.label}"
+    states = [run_state(run) for run in runs]
+    for run, (state, where) in zip(runs, states):  # before any training: a mismatch stops all
         if state == "done":
             _check_same_settings(run, suite, where)
+    folder = Path(out) / suite.name
+    ensure_writable_folder(folder, "pass --out with a writable folder")
+    for i, (run, (state, where)) in enumerate(zip(runs, states), 1):
+        prefix = f"gans bench: [{i}/{len(runs)}] {run.label}"
+        if state == "done":
             print(f"{prefix}: finished earlier, skipped ({where})", file=sys.stderr)
             continue
         print(f"{prefix}: " + (f"resuming from {where}" if state == "resume" else
