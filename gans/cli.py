@@ -67,8 +67,10 @@ def _recipe(args) -> int:
 
 def _sample(args) -> int:
     from gans.export import source_sha256
-    from gans.sampling import (generate, interpolation_frames, load_generator, parse_seeds,
-                               style_mixing_grid, write_animation, write_samples)
+    from gans.data import class_names
+    from gans.sampling import (class_labels, generate, interpolation_frames, load_generator,
+                               parse_seeds, resolve_class, style_mixing_grid, write_animation,
+                               write_samples)
 
     if args.num < 1:
         raise GansError(f"--num must be at least 1, got {args.num}")
@@ -83,6 +85,14 @@ def _sample(args) -> int:
     if seeds is not None and not (args.style_mix or args.interpolate):
         raise GansError("--seeds goes with --style-mix or --interpolate; for other samples use "
                         "--seed and --num")
+    if args.class_ is not None and args.per_class is not None:
+        raise GansError("--class and --per-class are two kinds of grid; pick one")
+    if args.per_class is not None and args.per_class < 1:
+        raise GansError(f"--per-class must be at least 1, got {args.per_class}")
+    by_class = args.class_ is not None or args.per_class is not None
+    if by_class and (args.style_mix or args.interpolate):
+        raise GansError("--class and --per-class go with plain samples; drop --style-mix and "
+                        "--interpolate")
     if args.interpolate and (args.frames < 2 or args.fps <= 0):
         raise GansError(f"--frames must be at least 2 and --fps above 0, "
                         f"got --frames {args.frames} --fps {args.fps}")
@@ -91,6 +101,15 @@ def _sample(args) -> int:
     if weights == "raw" and not args.no_ema:
         print("note: this checkpoint has no EMA generator (train.ema was 0); "
               "sampling the trained generator", file=sys.stderr)
+    names = class_names(recipe.data)
+    if by_class and not names:
+        flag = "--class" if args.class_ is not None else "--per-class"
+        raise GansError(f"{flag}: this checkpoint's model is not class-conditional (trained "
+                        "without data.conditional: true); drop the flag")
+    if names and (args.style_mix or args.interpolate):
+        raise GansError("--style-mix and --interpolate work with unconditional checkpoints "
+                        "only; this one is class-conditional, use --class or --per-class")
+    class_index = resolve_class(args.class_, names) if args.class_ is not None else None
     provenance = {"checkpoint": Path(args.checkpoint), "recipe": recipe.to_dict(),
                   "checkpoint_sha256": source_sha256(Path(args.checkpoint)),
                   "weights": weights, "truncation": args.truncation,
@@ -108,13 +127,20 @@ def _sample(args) -> int:
         print(write_samples(grid, args.out, nrow=len(seeds) + 1, seed=seeds,
                             provenance=provenance, kind="style-mix")[0])
         return 0
-    images = generate(generator, args.num, args.seed, truncation=args.truncation,
-                      truncate_z=args.truncate_z)
-    written = write_samples(images, args.out, nrow=args.nrow, seed=args.seed,
+    num, nrow = args.num, args.nrow
+    if args.per_class is not None:  # one row per class
+        num, nrow = args.per_class * len(names), args.per_class
+        provenance["classes"] = "one row per class: " + ", ".join(names)
+    elif class_index is not None:
+        provenance["class"] = names[class_index]
+    labels = class_labels(len(names), num, class_index, args.per_class)
+    images = generate(generator, num, args.seed, truncation=args.truncation,
+                      truncate_z=args.truncate_z, labels=labels)
+    written = write_samples(images, args.out, nrow=nrow, seed=args.seed,
                             provenance=provenance)
     for path in written[-1:]:
-        print(path if args.num == 1 or not str(args.out).endswith("/")
-              else f"{args.num} images in {path.parent}")
+        print(path if num == 1 or not str(args.out).endswith("/")
+              else f"{num} images in {path.parent}")
     return 0
 
 
@@ -231,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truncate-z", type=float, default=None, metavar="T",
                    help="redraw every z component with |z| > T (BigGAN's truncation trick, "
                         "any model; 1 to 2 trades variety for quality)")
+    p.add_argument("--class", dest="class_", default=None, metavar="NAME",
+                   help="class-conditional checkpoints: every image of this class, by name "
+                        "(e.g. sneaker, ankle-boot) or index (default: every class in turn)")
+    p.add_argument("--per-class", type=int, default=None, metavar="K",
+                   help="class-conditional checkpoints: a grid with one row of K images per "
+                        "class (replaces --num and --nrow)")
     p.add_argument("--no-ema", action="store_true",
                    help="sample the trained generator instead of its EMA copy")
     p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
@@ -259,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "class coverage of a checkpoint, with their protocol")
     p.add_argument("checkpoint", help="a .ckpt written by gans train")
     p.add_argument("--metrics", default=None,
-                   help="comma-separated: fid,kid,pr,dc,coverage (default: all that apply)")
+                   help="comma-separated: fid,kid,pr,dc,coverage,intra_fid (default: all that "
+                        "apply; intra_fid for class-conditional checkpoints)")
     p.add_argument("--num-fake", type=int, default=10000, help="generated images (default 10000)")
     p.add_argument("--reference", default=None,
                    help="test, train, or a folder of real images (default: test where the "

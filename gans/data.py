@@ -28,6 +28,27 @@ FASHION_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
+# The classes of the datasets that carry labels, in label order: what `data.conditional` trains
+# on and `gans sample --class` names.
+CLASS_NAMES = {
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"),
+    "mnist": tuple(str(d) for d in range(10)),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                "truck"),
+}
+
+
+def class_names(data) -> tuple:
+    """The class names of a conditional data section, () for an unconditional one."""
+    if not data.conditional:
+        return ()
+    if data.name not in CLASS_NAMES:
+        raise GansError(f"data.conditional needs a dataset with labels ({', '.join(CLASS_NAMES)}),"
+                        f" not {data.name!r}; set data.conditional: false or change data.name")
+    return CLASS_NAMES[data.name]
+
+
 @dataclass
 class Images:
     pixels: torch.Tensor  # uint8 (N, C, H, W)
@@ -300,6 +321,9 @@ class GANDataModule(pl.LightningDataModule):
     def setup(self, stage: Optional[str] = None) -> None:
         if self.images is None:
             self.images = load_images(self.data)
+        if self.data.conditional and self.images.labels is None:
+            raise GansError(f"data.conditional needs labels, and {self.images.description} has "
+                            "none; set data.conditional: false")
         # Inside Trainer.fit the world size is known: every rank needs a whole batch of its shard.
         world = self.trainer.world_size if self.trainer is not None else 1
         if len(self.images.pixels) < self.batch_size * world:
@@ -322,6 +346,9 @@ class GANDataModule(pl.LightningDataModule):
                                    num_replicas=trainer.world_size if trainer else 1,
                                    rank=trainer.global_rank if trainer else 0, seed=self.seed)
         sampler.start_at(self.batches_done() % sampler.batches_per_epoch)
-        return DataLoader(TensorDataset(self.images.pixels), batch_size=self.batch_size,
+        tensors = (self.images.pixels,)
+        if self.data.conditional:
+            tensors += (torch.as_tensor(self.images.labels, dtype=torch.long),)
+        return DataLoader(TensorDataset(*tensors), batch_size=self.batch_size,
                           sampler=sampler, drop_last=True, num_workers=self.data.num_workers,
                           persistent_workers=self.data.num_workers > 0)

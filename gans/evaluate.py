@@ -6,7 +6,11 @@ Metrics (names as `--metrics` takes them):
   pr        improved precision and recall, k=3 (Kynkäänniemi et al. 2019)
   dc        density and coverage, k=5 (Naeem et al. 2020)
   coverage  class coverage: share of samples per class under a dataset classifier, classes
-            covered and KL(real || generated); Fashion-MNIST only (its classifier ships here)
+            covered and KL(real || generated); Fashion-MNIST only (its classifier ships here).
+            For a class-conditional model also, per class, the share of the images generated
+            for that class that the classifier puts in it
+  intra_fid class-conditional models: FID between the images generated for each class and the
+            real images of that class, per class and their mean (Miyato & Koyama 2018)
 """
 
 from __future__ import annotations
@@ -23,16 +27,16 @@ from tqdm.auto import tqdm
 
 from gans import manifold
 from gans.coverage import class_coverage
-from gans.data import Images, load_images
+from gans.data import Images, class_names, load_images
 from gans.errors import GansError
 from gans.files import atomic_write
 from gans.inception import EXTRACTOR_NAME, PRECISIONS, at_precision, make_extractor, \
     resolve_inception_weights, to_uint8_rgb
-from gans.metrics import RESIZE, FeaturesAsInput, feature_fid, real_features, real_key
+from gans.metrics import RESIZE, FeaturesAsInput, feature_fid, real_features, real_key, subset
 from gans.recipe import DataSection
 from gans.sampling import latents, load_generator
 
-METRICS = ("fid", "kid", "pr", "dc", "coverage")
+METRICS = ("fid", "kid", "pr", "dc", "coverage", "intra_fid")
 CLASSIFIERS = {"fashion-mnist": "gans.classifiers.fashion_mnist"}
 KID_SUBSET_SIZE = 1000
 KID_SUBSETS = 100
@@ -110,6 +114,15 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
             raise GansError("--metrics coverage compares with the dataset's own labels; use "
                             "--reference train or test, or drop coverage from --metrics")
         metrics.discard("coverage")  # the default set takes what applies
+    names = class_names(recipe.data)
+    if "intra_fid" in metrics and (not names or by_folder):
+        if chosen and not names:
+            raise GansError("--metrics intra_fid needs a class-conditional checkpoint (trained "
+                            "with data.conditional: true); drop intra_fid from --metrics")
+        if chosen:
+            raise GansError("--metrics intra_fid compares with the dataset's own labels; use "
+                            "--reference train or test, or drop intra_fid from --metrics")
+        metrics.discard("intra_fid")
 
     images, section, split = _reference_images(recipe.data, options.reference)
     num_real = min(options.num_real or len(images.pixels), len(images.pixels))
@@ -119,7 +132,7 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     results: dict = {}
 
     extractor = real = None
-    if metrics & {"fid", "kid", "pr", "dc"}:
+    if metrics & {"fid", "kid", "pr", "dc", "intra_fid"}:
         weights = resolve_inception_weights(recipe.metrics.inception_weights)
         extractor = at_precision(make_extractor(weights), options.precision).to(device)
         key = real_key(section, split, images, weights, num_real, options.precision)
@@ -132,7 +145,8 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     if "coverage" in metrics:
         classifier_lib = importlib.import_module(classifier_module)
         classifier = classifier_lib.load_classifier(device=device)
-    fake, predicted = _generated(generator, extractor, classifier, options, device)
+    fake_labels = torch.arange(options.num_fake) % len(names) if names else None
+    fake, predicted = _generated(generator, extractor, classifier, options, device, fake_labels)
 
     if "fid" in metrics:
         fid = feature_fid()
@@ -159,18 +173,55 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
             "weights_sha256": classifier_lib.weights_sha256(), "num_fake": options.num_fake,
             "num_real": len(images.labels), "reference": reference,
             "resize": "to 28x28 inside the classifier", **generated_by}
+        if fake_labels is not None:
+            # Whether each class looks like itself: the part of coverage a conditional model
+            # controls. Classifier mistakes keep it below 1 even for real images.
+            per_class = {name: (predicted[fake_labels == c] == c).float().mean().item()
+                         for c, name in enumerate(names)}
+            results["class_coverage"]["conditional_accuracy"] = per_class
+            results["class_coverage"]["conditional_accuracy_mean"] = \
+                sum(per_class.values()) / len(per_class)
+    if "intra_fid" in metrics:
+        if images.labels is None:
+            raise GansError("--metrics intra_fid needs labelled reference images; "
+                            "drop intra_fid from --metrics")
+        # The labels of the real features, selected as real_features selects the images.
+        labels = subset(Images(torch.as_tensor(images.labels), None, ""), num_real)
+        results["intra_fid"] = _intra_fid(real, labels, fake, fake_labels, names, protocol)
     return results
 
 
+def _intra_fid(real, real_labels, fake, fake_labels, names, protocol: dict) -> dict:
+    """FID per class (real and generated images of that class) and the mean over classes."""
+    per_class, counts = {}, {}
+    for c, name in enumerate(names):
+        real_c, fake_c = real[real_labels == c], fake[fake_labels == c]
+        if len(real_c) < 2 or len(fake_c) < 2:
+            raise GansError(f"intra_fid: class {name!r} has {len(real_c)} real and "
+                            f"{len(fake_c)} generated images, and FID needs 2 of each; raise "
+                            f"--num-fake (to at least {2 * len(names)}) or --num-real")
+        fid = feature_fid()
+        fid.update(real_c, real=True)
+        fid.update(fake_c, real=False)
+        per_class[name] = fid.compute().item()
+        counts[name] = {"num_real": len(real_c), "num_fake": len(fake_c)}
+    return {"value": sum(per_class.values()) / len(per_class), "per_class": per_class,
+            "per_class_images": counts, **protocol,
+            "labels": "generated: every class in turn; real: the dataset's labels"}
+
+
 @torch.no_grad()
-def _generated(generator, extractor, classifier, options: EvalOptions, device):
-    """Inception features and classifier labels of the generated images, batch by batch."""
+def _generated(generator, extractor, classifier, options: EvalOptions, device, labels=None):
+    """Inception features and classifier labels of the generated images, batch by batch;
+    `labels`: the classes of a conditional model's images."""
     z = latents(options.num_fake, generator.latent_dim, options.seed)
     features, predicted = [], []
-    for chunk in tqdm(z.split(options.batch_size), desc=f"{options.num_fake} generated images",
-                      unit="batch", leave=False):
+    label_chunks = labels.split(options.batch_size) if labels is not None else \
+        [None] * len(z.split(options.batch_size))
+    for chunk, y in tqdm(list(zip(z.split(options.batch_size), label_chunks)),
+                         desc=f"{options.num_fake} generated images", unit="batch", leave=False):
         # Quantized as a saved PNG would be; the classifier sees the same pixels as Inception.
-        pixels = to_uint8_rgb(generator(chunk.to(device)))
+        pixels = to_uint8_rgb(generator(chunk.to(device), None if y is None else y.to(device)))
         if extractor is not None:
             features.append(extractor(pixels).float().cpu())
         if classifier is not None:

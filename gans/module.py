@@ -24,6 +24,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from gans import losses
 from gans.augment import Augment
+from gans.data import class_names
 from gans.errors import GansError
 from gans.recipe import Recipe, validate
 from gans.registry import DISCRIMINATORS, GENERATORS, LOSSES
@@ -31,6 +32,9 @@ from gans.registry import DISCRIMINATORS, GENERATORS, LOSSES
 
 def build_networks(recipe: Recipe) -> tuple[nn.Module, nn.Module]:
     data = {"channels": recipe.data.channels, "resolution": recipe.data.resolution}
+    num_classes = len(class_names(recipe.data))
+    if num_classes:  # unconditional networks keep their signature, so plugged-in ones still build
+        data["num_classes"] = num_classes
     g_spec, d_spec = dict(recipe.model.generator), dict(recipe.model.discriminator)
     generator = GENERATORS.get(g_spec.pop("name"))(**data, **g_spec)
     discriminator = DISCRIMINATORS.get(d_spec.pop("name"))(**data, **d_spec)
@@ -79,8 +83,11 @@ def noise_seed(seed: int, rank: int, step: int) -> int:
 class GANModule(pl.LightningModule):
     def __init__(self, recipe: dict):
         super().__init__()
-        self.save_hyperparameters({"recipe": recipe})
         self.recipe = validate(recipe, source="checkpoint recipe")
+        self.class_names = list(class_names(self.recipe.data))
+        # The class names travel with the checkpoint, so `gans sample --class` maps names to
+        # the indices this run trained with.
+        self.save_hyperparameters({"recipe": recipe, "class_names": self.class_names})
         self.generator, self.discriminator = build_networks(self.recipe)
         if self.recipe.train.channels_last:  # before the EMA copy, so that it shares the layout
             self.generator.to(memory_format=torch.channels_last)
@@ -108,6 +115,7 @@ class GANModule(pl.LightningModule):
         seeded = torch.Generator().manual_seed(self.recipe.seed)
         self.register_buffer("fixed_z", torch.randn(train.sample_grid, self.generator.latent_dim,
                                                     generator=seeded), persistent=False)
+        self.register_buffer("fixed_labels", self.grid_labels(train.sample_grid), persistent=False)
         self.noise: Optional[torch.Generator] = None  # this rank's latent stream; see latents()
         self._images_at_last_log = 0
         self._time_at_last_log: Optional[float] = None
@@ -166,10 +174,24 @@ class GANModule(pl.LightningModule):
         """`n` latent vectors for this rank's share of the batch."""
         return torch.randn(n, self.generator.latent_dim, device=self.device, generator=self.noise)
 
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def fake_labels(self, n: int) -> Optional[torch.Tensor]:
+        """Classes of `n` fakes, uniform from this rank's stream; None when unconditional."""
+        if not self.num_classes:
+            return None
+        return torch.randint(self.num_classes, (n,), device=self.device, generator=self.noise)
+
+    def grid_labels(self, n: int) -> Optional[torch.Tensor]:
+        """Every class in turn: the sample grid and FID tracking show all classes alike."""
+        return torch.arange(n) % self.num_classes if self.num_classes else None
+
     # ------------------------------------------------------------------ the step
 
     def training_step(self, batch, batch_idx: int) -> None:
-        (pixels,) = batch
+        pixels, real_labels = batch if self.num_classes else (batch[0], None)
         real = pixels.to(self.dtype_for_data) / 127.5 - 1.0
         opt_g, opt_d = self.optimizers()
         train, loss_cfg = self.recipe.train, self.recipe.loss
@@ -179,14 +201,16 @@ class GANModule(pl.LightningModule):
 
         self.seed_step()
         z = self.latents(real.size(0))
+        labels = self.fake_labels(real.size(0))
         with torch.set_grad_enabled(g_update_now):  # the one G forward serves D and G steps
-            fake = self.generator(z)
+            fake = self.generator(z, labels)
 
         # Discriminator: real vs detached fake, both through the same augmentation; lazy R1
         # every r1_every-th step, scaled up by the interval to keep its average weight.
         self.toggle_optimizer(opt_d)
         r1_now = loss_cfg.r1_gamma > 0 and d_step % loss_cfg.r1_every == 0
-        d_loss, real_logits, fake_logits = self.discriminator_loss(real, fake.detach(), r1_now)
+        d_loss, real_logits, fake_logits = self.discriminator_loss(
+            real, fake.detach(), r1_now, real_labels, labels)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         d_grad_norm = self._grad_norm(self.discriminator)
@@ -200,7 +224,7 @@ class GANModule(pl.LightningModule):
             return
         # Generator: fool D on the augmented fakes; lazy path-length regularization.
         self.toggle_optimizer(opt_g)
-        g_loss = self.loss.generator(self.discriminator(self.augment(fake)))
+        g_loss = self.loss.generator(self.discriminator(self.augment(fake), labels))
         g_total = g_loss
         pl_now = loss_cfg.pl_weight > 0 and self.g_step % loss_cfg.pl_every == 0
         if pl_now:
@@ -258,36 +282,46 @@ class GANModule(pl.LightningModule):
                 "RUN_DIR --set optim.generator.lr=... --set optim.discriminator.lr=...), or set "
                 "train.on_nan: rollback")
 
-    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, r1: bool = False):
-        """The discriminator objective with its regularizers; returns (loss, D(x), D(G(z)))."""
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, r1: bool = False,
+                           real_labels: Optional[torch.Tensor] = None,
+                           fake_labels: Optional[torch.Tensor] = None):
+        """The discriminator objective with its regularizers; returns (loss, D(x), D(G(z))).
+        The labels are the classes of a conditional model, None otherwise."""
+        args = (real, fake, r1, real_labels, fake_labels)
         if self.recipe.train.compile and (r1 or self.loss.gradient_penalty):
             # R1 and gradient penalties differentiate D's gradient; compiled graphs have no
             # double backward, so these (lazy, occasional) passes run D eagerly.
             with torch.compiler.set_stance("force_eager"):
-                return self._discriminator_loss(real, fake, r1)
-        return self._discriminator_loss(real, fake, r1)
+                return self._discriminator_loss(*args)
+        return self._discriminator_loss(*args)
 
-    def _discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, r1: bool = False):
+    def _discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, r1: bool = False,
+                            real_labels: Optional[torch.Tensor] = None,
+                            fake_labels: Optional[torch.Tensor] = None):
         real = self.augment(real)
         if r1:  # the gradient is taken at the images D sees, augmented or not
             real = real.detach().requires_grad_(True)
         fake = self.augment(fake)
-        real_logits = self.discriminator(real)
-        fake_logits = self.discriminator(fake)
+        real_logits = self.discriminator(real, real_labels)
+        fake_logits = self.discriminator(fake, fake_labels)
         loss = self.loss.discriminator(real_logits, fake_logits)
         if r1:
             loss_cfg = self.recipe.loss
             loss = loss + (0.5 * loss_cfg.r1_gamma * loss_cfg.r1_every) * \
                 losses.r1_penalty(real, real_logits)
         if self.loss.gradient_penalty:
+            discriminator = self.discriminator if real_labels is None else (
+                lambda images: self.discriminator(images, real_labels))
             loss = loss + self.recipe.loss.gp_weight * losses.gradient_penalty(
-                self.discriminator, real.detach(), fake)
+                discriminator, real.detach(), fake)
         return loss, real_logits, fake_logits
 
     def path_length_penalty(self, batch_size: int) -> torch.Tensor:
         """(|J_w^T y| - running mean)^2 on half a batch of fresh latents (StyleGAN2's Greg)."""
-        generator = self.generator
-        ws = generator.broadcast(generator.mapping(self.latents(max(1, batch_size // 2))))
+        generator, n = self.generator, max(1, batch_size // 2)
+        labels = self.fake_labels(n)
+        conditioned = {} if labels is None else {"labels": labels}
+        ws = generator.broadcast(generator.mapping(self.latents(n), **conditioned))
         ws = ws.detach().requires_grad_(True)  # the penalty shapes synthesis, as in StyleGAN2
         lengths = losses.path_lengths(generator.synthesis(ws), ws)
         with torch.no_grad():
@@ -375,12 +409,18 @@ class GANModule(pl.LightningModule):
     # ------------------------------------------------------------------ samples
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, use_ema: bool = True,
+                 labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Images from `z`; a conditional model without `labels` draws classes uniformly, the
+        same ones at every call (FID tracking then compares generators, not class draws)."""
         network = self.sampling_generator if use_ema else self.generator
+        if labels is None and self.num_classes:
+            fixed = torch.Generator().manual_seed(self.recipe.seed + 2)
+            labels = torch.randint(self.num_classes, (len(z),), generator=fixed).to(z.device)
         was_training = network.training
         network.eval()
         try:
-            return network(z)
+            return network(z, labels)
         finally:
             network.train(was_training)
 
@@ -392,7 +432,8 @@ class GANModule(pl.LightningModule):
 
         from gans.provenance import make_info, save_image
 
-        images = self.generate(self.fixed_z.to(self.device)).float().cpu()
+        labels = None if self.fixed_labels is None else self.fixed_labels.to(self.device)
+        images = self.generate(self.fixed_z.to(self.device), labels=labels).float().cpu()
         grid = make_grid(images, nrow=int(len(images) ** 0.5), normalize=True, value_range=(-1, 1))
         # Only a run directory gets files: without a logger Lightning's log_dir is the cwd.
         # (trainer.log_dir would also hang under DDP: it broadcasts, and only rank 0 is here.)

@@ -170,11 +170,14 @@ def model_card(checkpoint: Path, trust: bool = False) -> str:
         steps * train.n_critic * train.batch_size * _devices(recipe) / 1000
     has_ema = any(k.startswith("g_ema.module.") for k in ckpt["state_dict"])
     gen_name = recipe.model.generator.get("name", "?")
+    classes = ckpt["hyper_parameters"].get("class_names") or []
     lines = [f"# Model card: {recipe.name}", "",
-             f"An unconditional GAN generator ({gen_name}) trained with gans "
+             f"{'A class-conditional' if classes else 'An unconditional'} GAN generator "
+             f"({gen_name}) trained with gans "
              f"{_version()} on {_data_title(data)}; it makes {data.resolution}x{data.resolution} "
              f"images with {data.channels} channel{'s' if data.channels > 1 else ''} from "
-             f"random noise.", "",
+             f"random noise" + (f" and a class ({', '.join(classes)})" if classes else "")
+             + ".", "",
              "## Model", "",
              f"- Generator: `{gen_name}`, {_params(generator)} parameters, latent size "
              f"{generator.latent_dim}; discriminator: "

@@ -61,6 +61,7 @@ class DataSection:
     channels: int = 1
     limit: Optional[int] = None  # use only the first N images (quick experiments, tests)
     num_workers: int = 0
+    conditional: bool = False  # class-conditional G and D, with the dataset's classes
 
 
 @dataclass

@@ -128,19 +128,56 @@ def _check_truncation(generator: nn.Module, truncation: Optional[float]) -> dict
     return {"truncation_psi": truncation}
 
 
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def resolve_class(text: str, names) -> int:
+    """A class index from its name or index: case, spaces, hyphens and underscores do not
+    matter, and either side of a slash names the class too ("sneaker", "ankle-boot", "tshirt",
+    "7")."""
+    names = list(names)
+    if text.strip().isdigit() and int(text) < len(names):
+        return int(text)
+    wanted = _key(text)
+    for index, name in enumerate(names):
+        if wanted and wanted in {_key(name), *(_key(part) for part in name.split("/"))}:
+            return index
+    known = ", ".join(f"{i}={name}" for i, name in enumerate(names))
+    raise GansError(f"--class {text!r}: not a class of this checkpoint; known classes: {known}")
+
+
+def class_labels(num_classes: int, num: int, class_index: Optional[int] = None,
+                 per_class: Optional[int] = None) -> Optional[torch.Tensor]:
+    """Labels for `num` images of a conditional model: one class, `per_class` of each class
+    (class-major, one grid row per class), or every class in turn; None when unconditional."""
+    if not num_classes:
+        return None
+    if per_class is not None:
+        return torch.arange(num_classes).repeat_interleave(per_class)
+    if class_index is not None:
+        return torch.full((num,), class_index, dtype=torch.long)
+    return torch.arange(num) % num_classes
+
+
 @torch.no_grad()
 def generate(generator: nn.Module, num: int, seed: int, batch_size: int = 256,
              device: Optional[torch.device] = None,
              truncation: Optional[float] = None,
-             truncate_z: Optional[float] = None) -> torch.Tensor:
+             truncate_z: Optional[float] = None,
+             labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """`num` images in [-1, 1] as a CPU float tensor; `truncation` psi where the model has it,
-    `truncate_z` (resampled tails of z) for any model."""
+    `truncate_z` (resampled tails of z) for any model; `labels`: the classes of a conditional
+    model (one per image)."""
     options = _check_truncation(generator, truncation)
     device = device or next(generator.parameters()).device
     z = latents(num, generator.latent_dim, seed, truncate_z)
+    label_chunks = labels.split(batch_size) if labels is not None else [None] * len(
+        z.split(batch_size))
     with seeded_noise(seed, device):
-        return torch.cat([generator(chunk.to(device), **options).float().cpu()
-                          for chunk in z.split(batch_size)])
+        return torch.cat([
+            generator(chunk.to(device), None if y is None else y.to(device), **options)
+            .float().cpu() for chunk, y in zip(z.split(batch_size), label_chunks)])
 
 
 @torch.no_grad()

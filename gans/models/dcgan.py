@@ -2,6 +2,8 @@
 
 Generator: z -> 4x4 -> transposed convolutions doubling the size -> tanh image in [-1, 1].
 Discriminator: the mirror, strided convolutions down to 4x4 -> one logit per image.
+With `num_classes` > 0 both are class-conditional: G through conditional BatchNorm (a scale and
+shift per class, de Vries et al. 2017), D through a projection (Miyato & Koyama 2018).
 """
 
 from __future__ import annotations
@@ -31,41 +33,82 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+def check_labels(network: nn.Module, labels: torch.Tensor | None, batch: int) -> None:
+    """A conditional network needs one class index per image; an unconditional one ignores
+    labels, so that callers can pass them to any model."""
+    if network.num_classes and labels is None:
+        raise GansError(f"{type(network).__name__} is class-conditional ({network.num_classes} "
+                        "classes): pass labels, one class index per image")
+    if network.num_classes and labels.shape != (batch,):
+        raise GansError(f"{type(network).__name__} wants labels of shape ({batch},), one class "
+                        f"index per image, got {tuple(labels.shape)}")
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose scale and shift are looked up per class; they start at 1 and 0, so the
+    layer starts as plain BatchNorm for every class."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gamma = nn.Embedding(num_classes, channels)
+        self.beta = nn.Embedding(num_classes, channels)
+        nn.init.ones_(self.gamma.weight)
+        nn.init.zeros_(self.beta.weight)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.bn(x) * self.gamma(labels)[:, :, None, None] + \
+            self.beta(labels)[:, :, None, None]
 
 
 @GENERATORS.register("dcgan")
 class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int = 100, width: int = 64, channels: int = 1,
-                 resolution: int = 32):
+                 resolution: int = 32, num_classes: int = 0):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+
+        def norm(ch: int) -> nn.Module:
+            return ConditionalBatchNorm2d(ch, num_classes) if num_classes else nn.BatchNorm2d(ch)
+
         doublings = _num_doublings(resolution)
         ch = width * 2 ** (doublings - 1)
         layers = [nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False),
-                  nn.BatchNorm2d(ch), nn.ReLU(True)]
+                  norm(ch), nn.ReLU(True)]
         for _ in range(doublings - 1):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+                       norm(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         _init_weights(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(z.view(z.size(0), self.latent_dim, 1, 1))
+        x = z.view(z.size(0), self.latent_dim, 1, 1)
+        if not self.num_classes:
+            return self.net(x)
+        check_labels(self, labels, z.size(0))
+        for layer in self.net:
+            x = layer(x, labels) if isinstance(layer, ConditionalBatchNorm2d) else layer(x)
+        return x
 
 
 @DISCRIMINATORS.register("dcgan")
 class DCGANDiscriminator(nn.Module):
     """`norm`: batch (the paper), or none (needed by gradient penalties, which assume each
-    logit depends only on its own image). `spectral_norm` wraps every convolution."""
+    logit depends only on its own image). `spectral_norm` wraps every convolution.
+    With `num_classes` the last convolution yields features (not a logit): the logit is a
+    linear output plus their inner product with the class embedding."""
 
     def __init__(self, width: int = 64, channels: int = 1, resolution: int = 32,
-                 norm: str = "batch", spectral_norm: bool = False):
+                 norm: str = "batch", spectral_norm: bool = False, num_classes: int = 0):
         super().__init__()
+        self.num_classes = num_classes
         if norm not in ("batch", "none"):
             raise GansError(f"model.discriminator.norm must be batch or none, got {norm!r}")
         doublings = _num_doublings(resolution)
@@ -78,9 +121,21 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(ch * 2))
             layers.append(nn.LeakyReLU(0.2, True))
             ch *= 2
-        layers.append(wrap(nn.Conv2d(ch, 1, 4, 1, 0)))
+        if num_classes:
+            layers += [wrap(nn.Conv2d(ch, ch, 4, 1, 0)), nn.LeakyReLU(0.2, True)]
+            self.out = wrap(nn.Linear(ch, 1))
+            embed = nn.Embedding(num_classes, ch)
+            # N(0, 0.02), as for the other layers, would leave the projection silent at first.
+            nn.init.normal_(embed.weight, 0.0, 1.0 / math.sqrt(ch))
+            self.embed = wrap(embed)
+        else:
+            layers.append(wrap(nn.Conv2d(ch, 1, 4, 1, 0)))
         self.net = nn.Sequential(*layers)
         _init_weights(self)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(images).view(images.size(0))
+        if not self.num_classes:
+            return self.net(images).view(images.size(0))
+        check_labels(self, labels, images.size(0))
+        h = self.net(images).flatten(1)
+        return self.out(h).view(-1) + (self.embed(labels) * h).sum(1)

@@ -14,6 +14,9 @@ The generator offers what the training step and `gans sample` may use, for any m
     mapping(z, truncation_psi) -> w (N, w_dim)      synthesis(ws, noise) with ws (N, num_ws, w_dim)
     num_ws, w_avg                                   forward(z, labels, truncation_psi, noise)
 Outputs are roughly in [-1, 1] without a final tanh, as in StyleGAN2; writers clamp.
+With `num_classes` > 0 both are class-conditional, as in StyleGAN2-ADA: G embeds the class,
+normalises the embedding like z and feeds both to the mapping network; D projects its last
+features on a class embedding (Miyato & Koyama 2018).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gans.errors import GansError
+from gans.models.dcgan import check_labels
 from gans.registry import DISCRIMINATORS, GENERATORS
 
 LRELU_GAIN = math.sqrt(2.0)  # keeps activations' variance through leaky ReLU(0.2)
@@ -44,6 +48,11 @@ def _log2_resolution(resolution: int, family: str) -> int:
 
 def _widths(channel_base: int, channel_max: int):
     return lambda resolution: max(1, min(channel_base // resolution, channel_max))
+
+
+def _normalize(x: torch.Tensor) -> torch.Tensor:
+    """Pixel norm: each vector scaled to unit mean square."""
+    return x * torch.rsqrt(x.square().mean(1, keepdim=True) + 1e-8)
 
 
 def _upsample(x: torch.Tensor) -> torch.Tensor:
@@ -163,9 +172,11 @@ class StyleGANLiteGenerator(nn.Module):
 
     def __init__(self, latent_dim: int = 256, w_dim: int = 256, mapping_layers: int = 2,
                  channel_base: int = 1024, channel_max: int = 128, style_mixing: float = 0.9,
-                 w_avg_beta: float = 0.995, channels: int = 1, resolution: int = 32):
+                 w_avg_beta: float = 0.995, channels: int = 1, resolution: int = 32,
+                 num_classes: int = 0):
         super().__init__()
         log2 = _log2_resolution(resolution, "stylegan-lite")
+        self.num_classes = num_classes
         if not 0.0 <= style_mixing <= 1.0:
             raise GansError(f"model.generator.style_mixing must be in [0, 1], got {style_mixing}")
         if mapping_layers < 1:
@@ -175,8 +186,11 @@ class StyleGANLiteGenerator(nn.Module):
         self.latent_dim, self.w_dim = latent_dim, w_dim
         self.style_mixing, self.w_avg_beta = style_mixing, w_avg_beta
 
+        if num_classes:
+            self.embed = EqualLinear(num_classes, w_dim)  # of the one-hot class
+        mapping_in = latent_dim + (w_dim if num_classes else 0)
         self.mapping_net = nn.Sequential(*[
-            EqualLinear(latent_dim if i == 0 else w_dim, w_dim, lr_mul=0.01, activate=True)
+            EqualLinear(mapping_in if i == 0 else w_dim, w_dim, lr_mul=0.01, activate=True)
             for i in range(mapping_layers)])
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
@@ -194,8 +208,13 @@ class StyleGANLiteGenerator(nn.Module):
         # the next block's first convolution, as in StyleGAN2.
         self.num_ws = 2 * len(self.blocks) + 2
 
-    def mapping(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
-        x = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)
+    def mapping(self, z: torch.Tensor, truncation_psi: float = 1.0,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = _normalize(z)
+        if self.num_classes:
+            check_labels(self, labels, z.size(0))
+            onehot = F.one_hot(labels.long(), self.num_classes).to(z.dtype)
+            x = torch.cat([x, _normalize(self.embed(onehot))], dim=1)
         w = self.mapping_net(x)
         if self.training:
             with torch.no_grad():
@@ -231,7 +250,7 @@ class StyleGANLiteGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None,
                 truncation_psi: float = 1.0, noise: bool = True) -> torch.Tensor:
-        ws = self.broadcast(self.mapping(z, truncation_psi))
+        ws = self.broadcast(self.mapping(z, truncation_psi, labels))
         if self.training and self.style_mixing > 0:
             ws = self.mix_styles(ws)
         return self.synthesis(ws, noise)
@@ -272,10 +291,11 @@ class ResidualBlock(nn.Module):
 @DISCRIMINATORS.register("stylegan-lite")
 class StyleGANLiteDiscriminator(nn.Module):
     def __init__(self, channel_base: int = 1024, channel_max: int = 128, mbstd_group: int = 4,
-                 channels: int = 1, resolution: int = 32):
+                 channels: int = 1, resolution: int = 32, num_classes: int = 0):
         super().__init__()
         log2 = _log2_resolution(resolution, "stylegan-lite")
         width = _widths(channel_base, channel_max)
+        self.num_classes = num_classes
         self.from_rgb = EqualConv2d(channels, width(resolution), 1)
         self.blocks = nn.Sequential(*[ResidualBlock(width(2 ** i), width(2 ** (i - 1)))
                                       for i in range(log2, 2, -1)])
@@ -283,8 +303,17 @@ class StyleGANLiteDiscriminator(nn.Module):
         self.conv = EqualConv2d(width(4) + 1, width(4), 3)
         self.fc = EqualLinear(width(4) * 16, width(4), activate=True)
         self.out = EqualLinear(width(4), 1)
+        if num_classes:
+            self.embed = EqualLinear(num_classes, width(4))  # of the one-hot class
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = self.blocks(self.from_rgb(images))
         x = self.conv(self.mbstd(x))
-        return self.out(self.fc(x.flatten(1))).view(images.size(0))
+        h = self.fc(x.flatten(1))
+        logits = self.out(h).view(images.size(0))
+        if not self.num_classes:
+            return logits
+        check_labels(self, labels, images.size(0))
+        onehot = F.one_hot(labels.long(), self.num_classes).to(h.dtype)
+        # Scaled as StyleGAN2-ADA scales its projection, so it starts at the size of the logit.
+        return logits + (self.embed(onehot) * h).sum(1) / math.sqrt(h.size(1))

@@ -1,0 +1,196 @@
+"""Class-conditional models: networks, training from the CLI, `gans sample --class`, intra-FID."""
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+from conftest import tiny_recipe
+from PIL import Image
+
+from gans.cli import main
+from gans.data import DEBIAN_FASHION_MNIST
+from gans.errors import GansError
+from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gans.models.stylegan_lite import StyleGANLiteDiscriminator, StyleGANLiteGenerator
+
+FAMILIES = {
+    "dcgan": (DCGANGenerator, DCGANDiscriminator, {"width": 8}, {"width": 8}),
+    "stylegan-lite": (StyleGANLiteGenerator, StyleGANLiteDiscriminator,
+                      {"latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16},
+                      {"channel_base": 128, "channel_max": 16}),
+}
+
+
+def networks(family, num_classes):
+    g_cls, d_cls, g_kw, d_kw = FAMILIES[family]
+    torch.manual_seed(0)
+    return (g_cls(resolution=16, num_classes=num_classes, **g_kw),
+            d_cls(resolution=16, num_classes=num_classes, **d_kw))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_conditional_shapes_and_projection(family):
+    generator, discriminator = networks(family, num_classes=10)
+    labels = torch.tensor([0, 3, 7, 9])
+    images = generator(torch.randn(4, generator.latent_dim), labels)
+    assert images.shape == (4, 1, 16, 16)
+    logits = discriminator(images, labels)
+    assert logits.shape == (4,)
+    # The projection term: the same images read differently under another class.
+    other = discriminator(images, (labels + 1) % 10)
+    assert (logits - other).abs().min() > 1e-6
+    # And G's output depends on the class, once training has moved conditional BatchNorm's
+    # per-class scales and shifts away from their start (1 and 0: plain BatchNorm).
+    with torch.no_grad():
+        for name, p in generator.named_parameters():
+            if name.endswith(("gamma.weight", "beta.weight")):
+                p.add_(0.5 * torch.randn_like(p))
+    z = torch.randn(2, generator.latent_dim)
+    generator.eval()
+    first, other = generator(z, torch.tensor([0, 0])), generator(z, torch.tensor([5, 5]))
+    assert not torch.allclose(first, other)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_conditional_networks_need_labels(family):
+    generator, discriminator = networks(family, num_classes=3)
+    with pytest.raises(GansError, match="class-conditional"):
+        generator(torch.randn(2, generator.latent_dim))
+    with pytest.raises(GansError, match="class-conditional"):
+        discriminator(torch.randn(2, 1, 16, 16))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_unconditional_state_dict_is_unchanged(family):
+    g_cls, d_cls, g_kw, d_kw = FAMILIES[family]
+    for cls, kw in ((g_cls, g_kw), (d_cls, d_kw)):
+        plain, zero = cls(resolution=16, **kw), cls(resolution=16, num_classes=0, **kw)
+        assert {k: v.shape for k, v in plain.state_dict().items()} == \
+            {k: v.shape for k, v in zero.state_dict().items()}
+        # And labels passed to an unconditional network change nothing.
+        if cls is d_cls:
+            x = torch.randn(2, 1, 16, 16)
+            plain.eval()
+            assert torch.equal(plain(x), plain(x, torch.tensor([1, 2])))
+
+
+needs_fashion_mnist = pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(),
+                                         reason="Fashion-MNIST is not installed")
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cond")
+    raw = {
+        "name": "tiny-cond", "seed": 1,
+        "model": {"generator": {"name": "dcgan", "latent_dim": 8, "width": 8},
+                  "discriminator": {"name": "dcgan", "width": 8}},
+        "data": {"name": "fashion-mnist", "resolution": 16, "channels": 1, "limit": 64,
+                 "conditional": True},
+        "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2,
+                  "sample_grid": 4, "log_every": 1, "ema": 0.9},
+        "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False},
+        "metrics": {"fid_every": 0},
+    }
+    recipe = tmp / "cond.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe), "--out", str(tmp / "runs")]) == 0
+    (run_dir,) = (tmp / "runs" / "tiny-cond").iterdir()
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
+@needs_fashion_mnist
+def test_checkpoint_keeps_class_names(conditional_run):
+    ckpt = torch.load(conditional_run, map_location="cpu", weights_only=True)
+    assert ckpt["hyper_parameters"]["class_names"][7] == "Sneaker"
+    assert "generator.net.1.gamma.weight" in ckpt["state_dict"]
+    assert "discriminator.embed.weight" in ckpt["state_dict"]
+
+
+@needs_fashion_mnist
+def test_sample_by_class(conditional_run, tmp_path, capsys):
+    out = tmp_path / "sneakers.png"
+    assert main(["sample", str(conditional_run), "--class", "sneaker", "--num", "4",
+                 "--out", str(out)]) == 0
+    assert Image.open(out).text["gans:class"] == "Sneaker"
+    for name in ("ankle-boot", "T_SHIRT", "tshirt", "9"):
+        assert main(["sample", str(conditional_run), "--class", name, "--num", "1",
+                     "--out", str(tmp_path / "one.png")]) == 0
+
+
+@needs_fashion_mnist
+def test_per_class_grid_has_one_row_per_class(conditional_run, tmp_path):
+    out = tmp_path / "grid.png"
+    assert main(["sample", str(conditional_run), "--per-class", "2", "--out", str(out)]) == 0
+    # torchvision's grid: 16 px images with 2 px padding around each.
+    assert Image.open(out).size == (2 * 18 + 2, 10 * 18 + 2)
+
+
+@needs_fashion_mnist
+def test_unknown_class_lists_the_known_ones(conditional_run, tmp_path, capsys):
+    assert main(["sample", str(conditional_run), "--class", "hat",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "'hat'" in err and "7=Sneaker" in err and "9=Ankle boot" in err
+
+
+def test_class_on_unconditional_checkpoint_is_an_error(trained_run, tmp_path, capsys):
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    for flags in (["--class", "sneaker"], ["--per-class", "2"]):
+        assert main(["sample", str(ckpt), *flags, "--out", str(tmp_path / "x.png")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "not class-conditional" in err
+
+
+def test_conditional_folder_data_is_an_error(image_folder, tmp_path, capsys):
+    raw = tiny_recipe(tmp_path, image_folder)
+    raw["data"]["conditional"] = True
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "data.conditional" in err
+
+
+class RandomFeatures(torch.nn.Module):
+    """A fixed random projection of pooled pixels: fast stand-in for Inception."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(3 * 4 * 4, 16)
+        torch.nn.init.normal_(self.proj.weight, generator=torch.Generator().manual_seed(0))
+
+    def forward(self, pixels):
+        pooled = torch.nn.functional.adaptive_avg_pool2d(pixels.float() / 255, 4)
+        return self.proj(pooled.flatten(1))
+
+
+@needs_fashion_mnist
+def test_intra_fid_per_class(conditional_run, monkeypatch):
+    from gans import evaluate, metrics
+
+    # 16 features, not Inception's 2048: FID's matrix square root then takes no time.
+    monkeypatch.setattr(metrics.FeaturesAsInput, "num_features", 16)
+    monkeypatch.setattr(evaluate, "resolve_inception_weights",
+                        lambda *_: SimpleNamespace(sha256="random-features"))
+    monkeypatch.setattr(evaluate, "make_extractor", lambda *_: RandomFeatures())
+    options = evaluate.EvalOptions(metrics=("intra_fid", "coverage"), num_fake=40, num_real=200,
+                                   batch_size=40, use_cache=False, device="cpu")
+    results = evaluate.evaluate(conditional_run, options)
+    figure = results["intra_fid"]
+    assert len(figure["per_class"]) == 10 and "Sneaker" in figure["per_class"]
+    assert all(math.isfinite(v) for v in figure["per_class"].values())
+    assert figure["value"] == pytest.approx(sum(figure["per_class"].values()) / 10)
+    assert figure["per_class_images"]["Sneaker"]["num_fake"] == 4
+    accuracy = results["class_coverage"]["conditional_accuracy"]
+    assert set(accuracy) == set(figure["per_class"])
+    assert all(0.0 <= v <= 1.0 for v in accuracy.values())
+
+
+def test_intra_fid_needs_a_conditional_checkpoint(trained_run, capsys):
+    assert main(["eval", str(trained_run / "checkpoints" / "last.ckpt"),
+                 "--metrics", "intra_fid", "--num-fake", "4"]) == 2
+    assert "data.conditional" in capsys.readouterr().err
