@@ -42,7 +42,7 @@ import yaml
 
 from gans.errors import GansError
 from gans.files import atomic_write, ensure_writable_folder
-from gans.recipe import Recipe, deep_merge, validate
+from gans.recipe import Recipe, apply_override, deep_merge, validate
 
 SUITE_KEYS = ("name", "description", "base", "common", "variants", "grid", "seeds", "budget",
               "eval", "thresholds", "reference_fid_source", "watts")
@@ -294,18 +294,7 @@ def _overrides(value: Any, where: str) -> dict:
                         f"strings, got {type(value).__name__}")
     out: dict = {}
     for item in value:
-        if not isinstance(item, str) or "=" not in item:
-            raise GansError(f"{where}: {item!r} is not key.path=value (e.g. train.n_critic=5)")
-        key, _, text = item.partition("=")
-        key = key.strip()
-        if not key or any(not part for part in key.split(".")):
-            raise GansError(f"{where}: {item!r} has an empty key; expected key.path=value")
-        try:
-            parsed = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            raise GansError(f"{where}: the value of {item!r} is not valid YAML; quote it") \
-                from None
-        _set_dotted(out, key, parsed, where)
+        apply_override(out, item, where=f"{where}: {item!r}")
     return out
 
 

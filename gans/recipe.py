@@ -157,7 +157,7 @@ def apply_overrides(raw: dict, overrides: Optional[list]) -> dict:
     """A copy of `raw` with each "a.b=c" applied (c parsed as YAML)."""
     raw = deep_merge({}, raw)
     for item in overrides or []:
-        _apply_override(raw, item)
+        apply_override(raw, item)
     return raw
 
 
@@ -255,17 +255,20 @@ def deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
-def _apply_override(raw: dict, item: str) -> None:
-    if "=" not in item:
-        raise GansError(f"--set {item!r}: expected key.path=value, e.g. --set train.steps=100")
+def apply_override(raw: dict, item: str, where: Optional[str] = None) -> None:
+    """Set one "a.b=c" in `raw` (c parsed as YAML); errors start with `where` (the --set flag
+    by default, or a bench suite's key)."""
+    where = where or f"--set {item!r}"
+    if not isinstance(item, str) or "=" not in item:
+        raise GansError(f"{where}: expected key.path=value, e.g. train.steps=100")
     key, _, text = item.partition("=")
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise GansError(f"--set {item!r}: empty key; expected key.path=value")
+        raise GansError(f"{where}: empty key; expected key.path=value")
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:
-        raise GansError(f"--set {item!r}: the value is not valid YAML; quote it") from None
+        raise GansError(f"{where}: the value is not valid YAML; quote it") from None
     node = raw
     parts = key.split(".")
     for depth, part in enumerate(parts[:-1]):
@@ -273,7 +276,7 @@ def _apply_override(raw: dict, item: str) -> None:
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise GansError(f"--set {item!r}: {'.'.join(parts[:depth + 1])} is not a section")
+            raise GansError(f"{where}: {'.'.join(parts[:depth + 1])} is not a section")
         node = child
     node[parts[-1]] = value
 
