@@ -90,9 +90,9 @@ def _sample(args) -> int:
     if args.per_class is not None and args.per_class < 1:
         raise GansError(f"--per-class must be at least 1, got {args.per_class}")
     by_class = args.class_ is not None or args.per_class is not None
-    if by_class and (args.style_mix or args.interpolate):
-        raise GansError("--class and --per-class go with plain samples; drop --style-mix and "
-                        "--interpolate")
+    if args.per_class is not None and (args.style_mix or args.interpolate):
+        raise GansError("--per-class goes with plain samples; for --style-mix or --interpolate "
+                        "of a class-conditional model pick one with --class")
     if args.interpolate and (args.frames < 2 or args.fps <= 0):
         raise GansError(f"--frames must be at least 2 and --fps above 0, "
                         f"got --frames {args.frames} --fps {args.fps}")
@@ -106,24 +106,27 @@ def _sample(args) -> int:
         flag = "--class" if args.class_ is not None else "--per-class"
         raise GansError(f"{flag}: this checkpoint's model is not class-conditional (trained "
                         "without data.conditional: true); drop the flag")
-    if names and (args.style_mix or args.interpolate):
-        raise GansError("--style-mix and --interpolate work with unconditional checkpoints "
-                        "only; this one is class-conditional, use --class or --per-class")
+    if names and (args.style_mix or args.interpolate) and args.class_ is None:
+        raise GansError(f"this checkpoint is class-conditional: add --class to "
+                        f"{'--style-mix' if args.style_mix else '--interpolate'} (one of: "
+                        f"{', '.join(names)})")
     class_index = resolve_class(args.class_, names) if args.class_ is not None else None
     provenance = {"checkpoint": Path(args.checkpoint), "recipe": recipe.to_dict(),
                   "checkpoint_sha256": source_sha256(Path(args.checkpoint)),
                   "weights": weights, "truncation": args.truncation,
                   "truncate_z": args.truncate_z}
+    if class_index is not None:
+        provenance["class"] = names[class_index]
     if args.interpolate:
         frames = interpolation_frames(generator, seeds, args.frames, args.truncation,
-                                      args.truncate_z)
+                                      args.truncate_z, label=class_index)
         print(write_animation(frames, args.out, args.fps, args.frames,
                               {**provenance, "seeds": seeds, "frames": args.frames}))
         return 0
     if args.style_mix:
         if str(args.out).endswith("/"):
             raise GansError("--style-mix writes one grid: pass --out FILE.png")
-        grid = style_mixing_grid(generator, seeds, args.truncation)
+        grid = style_mixing_grid(generator, seeds, args.truncation, label=class_index)
         print(write_samples(grid, args.out, nrow=len(seeds) + 1, seed=seeds,
                             provenance=provenance, kind="style-mix")[0])
         return 0

@@ -181,13 +181,14 @@ def generate(generator: nn.Module, num: int, seed: int, batch_size: int = 256,
 
 
 @torch.no_grad()
-def style_mixing_grid(generator: nn.Module, seeds: list,
-                      truncation: Optional[float] = None) -> torch.Tensor:
+def style_mixing_grid(generator: nn.Module, seeds: list, truncation: Optional[float] = None,
+                      label: Optional[int] = None) -> torch.Tensor:
     """The usual style-mixing grid as (len(seeds) + 1)^2 images, row by row.
 
     The first row holds each seed's own image, and so does the first column (the corner is
     blank); the cell at (row i, column j) takes its coarse styles (the layers up to 8x8, pose
     and shape) from row seed i and its fine styles (texture, colour) from column seed j.
+    `label`: the class of every image, for a class-conditional model.
     """
     if not supports_style_mixing(generator):
         raise GansError(f"--style-mix: the {type(generator).__name__} of this checkpoint has no "
@@ -196,7 +197,7 @@ def style_mixing_grid(generator: nn.Module, seeds: list,
     psi = _check_truncation(generator, truncation).get("truncation_psi", 1.0)
     device = next(generator.parameters()).device
     z = torch.cat([latents(1, generator.latent_dim, seed) for seed in seeds]).to(device)
-    ws = generator.broadcast(generator.mapping(z, psi))
+    ws = generator.broadcast(generator.mapping(z, psi, **_labels(label, len(seeds), device)))
     own = generator.synthesis(ws, noise=False).float().cpu()
     coarse = min(4, generator.num_ws - 1)  # the 4x4 and 8x8 layers
     rows = [torch.cat([torch.ones_like(own[:1]), own])]
@@ -219,10 +220,18 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
+def _labels(label: Optional[int], num: int, device) -> dict:
+    """The `labels` keyword for `num` images of class `label`; none for unconditional use."""
+    if label is None:
+        return {}
+    return {"labels": torch.full((num,), label, dtype=torch.long, device=device)}
+
+
 @torch.no_grad()
 def interpolation_frames(generator: nn.Module, seeds: list, frames: int,
                          truncation: Optional[float] = None,
-                         truncate_z: Optional[float] = None) -> torch.Tensor:
+                         truncate_z: Optional[float] = None,
+                         label: Optional[int] = None) -> torch.Tensor:
     """`frames` images from each seed toward the next, and from the last back to the first,
     so the walk loops: len(seeds) * frames images in [-1, 1].
 
@@ -242,7 +251,8 @@ def interpolation_frames(generator: nn.Module, seeds: list, frames: int,
     z = z.to(device)
     in_w = supports_style_mixing(generator)
     # One seed at a time, as `gans sample --num 1` maps it: a batch would round differently.
-    points = torch.cat([generator.mapping(one, options.get("truncation_psi", 1.0))
+    one_label = _labels(label, 1, device)
+    points = torch.cat([generator.mapping(one, options.get("truncation_psi", 1.0), **one_label)
                         for one in z.split(1)]) if in_w else z
     images = []
     for i in range(len(seeds)):
@@ -254,7 +264,7 @@ def interpolation_frames(generator: nn.Module, seeds: list, frames: int,
                     w = start if t == 0 else torch.lerp(start, end, t)
                     image = generator.synthesis(generator.broadcast(w))
                 else:
-                    image = generator(slerp(start, end, t), **options)
+                    image = generator(slerp(start, end, t), **one_label, **options)
             images.append(image.float().cpu())
     return torch.cat(images)
 

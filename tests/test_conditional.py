@@ -194,3 +194,41 @@ def test_intra_fid_needs_a_conditional_checkpoint(trained_run, capsys):
     assert main(["eval", str(trained_run / "checkpoints" / "last.ckpt"),
                  "--metrics", "intra_fid", "--num-fake", "4"]) == 2
     assert "data.conditional" in capsys.readouterr().err
+
+
+@needs_fashion_mnist
+def test_interpolation_of_a_class_needs_and_takes_class(conditional_run, tmp_path, capsys):
+    walk = tmp_path / "walk.gif"
+    args = ["sample", str(conditional_run), "--interpolate", "--seeds", "0,1", "--frames", "3",
+            "--out", str(walk)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "add --class" in err and "Sneaker" in err and len(err.strip().splitlines()) == 1
+    assert main(args + ["--class", "sneaker"]) == 0
+    assert Image.open(walk).n_frames == 6
+
+
+@needs_fashion_mnist
+def test_style_mixing_of_a_conditional_stylegan(tmp_path, capsys):
+    raw = {
+        "name": "sg-cond", "seed": 1,
+        "model": {"generator": {"name": "stylegan-lite", "latent_dim": 8, "w_dim": 8,
+                                "channel_base": 64, "channel_max": 8},
+                  "discriminator": {"name": "stylegan-lite", "channel_base": 64,
+                                    "channel_max": 8}},
+        "data": {"name": "fashion-mnist", "resolution": 16, "channels": 1, "limit": 64,
+                 "conditional": True},
+        "train": {"steps": 2, "batch_size": 8, "sample_every": 2, "sample_grid": 4},
+        "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False},
+    }
+    recipe = tmp_path / "sg.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe), "--out", str(tmp_path / "runs")]) == 0
+    ckpt = str(tmp_path / "runs" / "sg-cond" / "version_0" / "checkpoints" / "last.ckpt")
+    mix = tmp_path / "mix.png"
+    assert main(["sample", ckpt, "--style-mix", "--seeds", "1,2", "--class", "bag",
+                 "--out", str(mix)]) == 0
+    assert Image.open(mix).size == (3 * 16 + 4 * 2, 3 * 16 + 4 * 2)
+    assert Image.open(mix).text["gans:class"] == "Bag"
+    assert main(["sample", ckpt, "--style-mix", "--seeds", "1,2", "--per-class", "2",
+                 "--out", str(mix)]) == 2
