@@ -14,8 +14,8 @@ def poison_discriminator_loss(monkeypatch, at_d_steps):
     original = GANModule.discriminator_loss
     pending = set(at_d_steps)
 
-    def poisoned(self, real, fake, r1=False):
-        loss, real_logits, fake_logits = original(self, real, fake, r1)
+    def poisoned(self, *args, **kwargs):
+        loss, real_logits, fake_logits = original(self, *args, **kwargs)
         if self.d_step in pending:
             pending.discard(self.d_step)
             loss = loss * float("nan")
