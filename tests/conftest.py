@@ -62,6 +62,17 @@ def tiny_recipe(tmp_path: Path, data_root: Path, **train) -> dict:
     }
 
 
+def random_images(root: Path, count: int, size: int = 16, subfolders: int = 0) -> Path:
+    """`count` random RGB PNGs of `size` px under `root` (spread over `subfolders` if any)."""
+    generator = torch.Generator().manual_seed(0)
+    for i in range(count):
+        folder = root / f"c{i % subfolders}" if subfolders else root
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = torch.randint(0, 256, (size, size, 3), generator=generator, dtype=torch.uint8)
+        Image.fromarray(pixels.numpy()).save(folder / f"{i}.png")
+    return root
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """One 20-step run on random 16x16 images, shared by the tests that need a checkpoint."""
@@ -70,12 +81,7 @@ def trained_run(tmp_path_factory):
     from gans.cli import main
 
     tmp = tmp_path_factory.mktemp("run")
-    root = tmp / "images"
-    generator = torch.Generator().manual_seed(0)
-    for i in range(48):
-        (root / f"c{i % 4}").mkdir(parents=True, exist_ok=True)
-        pixels = torch.randint(0, 256, (16, 16, 3), generator=generator, dtype=torch.uint8)
-        Image.fromarray(pixels.numpy()).save(root / f"c{i % 4}" / f"{i}.png")
+    root = random_images(tmp / "images", 48, subfolders=4)
     raw = tiny_recipe(tmp, root, steps=20, checkpoint_every=10, sample_every=10)
     recipe_path = tmp / "tiny.yaml"
     recipe_path.write_text(yaml.safe_dump(raw))

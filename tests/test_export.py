@@ -9,6 +9,7 @@ from gans.cli import main
 from gans.export import read_exported
 from gans.provenance import read_info
 from gans.sampling import generate, load_generator
+from conftest import random_images
 from test_stylegan_lite import stylegan_recipe
 
 
@@ -16,12 +17,7 @@ from test_stylegan_lite import stylegan_recipe
 def stylegan_run(tmp_path_factory):
     """A 2-step StyleGAN-lite run, with learned noise strengths set so that noise shows."""
     tmp = tmp_path_factory.mktemp("sg")
-    root = tmp / "images"
-    generator = torch.Generator().manual_seed(0)
-    for i in range(16):
-        root.mkdir(exist_ok=True)
-        pixels = torch.randint(0, 256, (16, 16, 3), generator=generator, dtype=torch.uint8)
-        Image.fromarray(pixels.numpy()).save(root / f"{i}.png")
+    root = random_images(tmp / "images", 16)
     raw = stylegan_recipe(tmp, root, steps=2, checkpoint_every=2, sample_every=2)
     path = tmp / "sg.yaml"
     path.write_text(yaml.safe_dump(raw))
