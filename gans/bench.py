@@ -42,12 +42,14 @@ import yaml
 
 from gans.errors import GansError
 from gans.files import atomic_write, ensure_writable_folder
+from gans.hardware import cpu_name, uses_gpu
 from gans.recipe import Recipe, apply_override, deep_merge, validate
 
 SUITE_KEYS = ("name", "description", "base", "common", "variants", "grid", "seeds", "budget",
               "eval", "thresholds", "reference_fid_source", "watts")
 BUDGET_KEYS = ("steps", "kimg", "minutes")
-EVAL_KEYS = ("every", "num_fake", "num_real", "reference", "metrics", "batch_size")
+EVAL_KEYS = ("every", "num_fake", "track_num_fake", "num_real", "reference", "metrics",
+             "batch_size")
 EVAL_METRICS = ("fid", "kid", "pr", "dc", "coverage")
 VARIANT_OWN_KEYS = ("recipe", "set", "reference_fid")
 RECIPE_SECTIONS = tuple(f.name for f in dataclasses.fields(Recipe)
@@ -55,11 +57,13 @@ RECIPE_SECTIONS = tuple(f.name for f in dataclasses.fields(Recipe)
 # Recipe keys the suite sets for every run, and where the suite sets them.
 OWNED = {"name": "the run folder (seed<k>)", "seed": "the suite's seeds",
          "train.steps": "the suite's budget", "trainer.max_time": "the suite's budget",
-         "metrics.fid_every": "eval.every", "metrics.fid_num_fake": "eval.num_fake",
+         "metrics.fid_every": "eval.every",
+         "metrics.fid_num_fake": "eval.track_num_fake (or eval.num_fake)",
          "metrics.fid_num_real": "eval.num_real", "metrics.fid_reference_split": "eval.reference",
          "metrics.fid_batch_size": "eval.batch_size"}
 UNLIMITED_STEPS = 10 ** 9  # a time budget: Lightning's max_time stops the run first
 RESULT = "result.json"
+MAX_EXTENDS = 8
 RESULT_VERSION = 1
 
 
@@ -67,6 +71,9 @@ RESULT_VERSION = 1
 class EvalSpec:
     every: Any = 0  # generator steps, or {"kimg": K}
     num_fake: int = 10000
+    # Generated images per FID during training; None = num_fake. Fewer make the curve and the
+    # choice of best.ckpt cheaper and noisier; best and last are evaluated with num_fake.
+    track_num_fake: Optional[int] = None
     num_real: Optional[int] = 10000
     reference: str = "test"
     metrics: tuple = ("fid", "kid")
@@ -119,10 +126,13 @@ class Suite:
         when = ("FID not tracked during training" if not every else
                 f"FID every {every['kimg']:g} kimg" if isinstance(every, dict) else
                 f"FID every {every} generator steps")
+        tracked = self.eval.track_num_fake
+        if every and tracked and tracked != self.eval.num_fake:
+            when += f" from {tracked} generated images"
         real = "all" if self.eval.num_real is None else str(self.eval.num_real)
-        return (f"{when}; {self.eval.num_fake} generated vs {real} real images of the "
-                f"{self.eval.reference} split; final {', '.join(self.eval.metrics)} of "
-                "best.ckpt and last.ckpt")
+        return (f"{when}; final {', '.join(self.eval.metrics)} of best.ckpt and last.ckpt from "
+                f"{self.eval.num_fake} generated images; against {real} real images of the "
+                f"{self.eval.reference} split")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -159,7 +169,7 @@ def load_suite(path: Path) -> Suite:
                  watts=float(watts) if watts is not None else None)
 
 
-def _read_suite(path: Path) -> dict:
+def _read_suite(path: Path, depth: int = 0) -> dict:
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -177,7 +187,31 @@ def _read_suite(path: Path) -> dict:
                         f"{getattr(exc, 'problem', None) or 'syntax error'}") from None
     if not isinstance(data, dict):
         raise GansError(f"{path}: a suite must be a mapping with keys {', '.join(SUITE_KEYS)}")
-    return data
+    if "extends" not in data:
+        return data
+    parent_name = data.pop("extends")
+    if not isinstance(parent_name, str) or not parent_name:
+        raise GansError(f"{path}: key 'extends' must be the path of another suite file, relative "
+                        "to this one")
+    if depth >= MAX_EXTENDS:
+        raise GansError(f"{path}: more than {MAX_EXTENDS} suites extend each other (a loop?); "
+                        "shorten the chain of 'extends'")
+    parent_path = path.parent / parent_name
+    parent = _read_suite(parent_path, depth + 1)
+    # The parent's recipe paths are relative to the parent; make them relative to this file.
+    def rebase(name: Any) -> Any:
+        return os.path.relpath(parent_path.parent / name, path.parent) \
+            if isinstance(name, str) else name
+    if "base" in parent:
+        parent["base"] = rebase(parent["base"])
+    for spec in (parent.get("variants") or {}).values() \
+            if isinstance(parent.get("variants"), dict) else ():
+        if isinstance(spec, dict) and "recipe" in spec:
+            spec["recipe"] = rebase(spec["recipe"])
+    parent.pop("name", None)  # a suite's name is its own: results of the two must not mix
+    if "budget" in data:
+        parent.pop("budget", None)  # one budget, replaced whole (kimg here, steps there)
+    return deep_merge(parent, data)
 
 
 def _check_name(name: Any, where: str) -> None:
@@ -244,6 +278,10 @@ def _eval(value: Any, src: str) -> EvalSpec:
         if not isinstance(got, int) or isinstance(got, bool) or got < low:
             raise GansError(f"{src}: key 'eval.{key}' must be an integer of at least {low}, "
                             f"got {got!r}")
+    if spec.track_num_fake is not None and (not isinstance(spec.track_num_fake, int) or isinstance(
+            spec.track_num_fake, bool) or spec.track_num_fake < 2):
+        raise GansError(f"{src}: key 'eval.track_num_fake' must be an integer of at least 2, or "
+                        f"null for eval.num_fake; got {spec.track_num_fake!r}")
     if spec.num_real is not None and (not isinstance(spec.num_real, int)
                                       or isinstance(spec.num_real, bool) or spec.num_real < 2):
         raise GansError(f"{src}: key 'eval.num_real' must be an integer of at least 2, or null "
@@ -448,7 +486,7 @@ def _run_recipe(suite: Suite, variant: Variant, seed: int) -> Recipe:
     if isinstance(every, dict):
         every = max(1, round(every["kimg"] * 1000 / images_per_step))
     raw = deep_merge(raw, {"train": {"steps": steps}, "metrics": {
-        "fid_every": every, "fid_num_fake": suite.eval.num_fake,
+        "fid_every": every, "fid_num_fake": suite.eval.track_num_fake or suite.eval.num_fake,
         "fid_num_real": suite.eval.num_real if suite.eval.num_real is not None else 10 ** 9,
         "fid_reference_split": suite.eval.reference, "fid_batch_size": suite.eval.batch_size}})
     raw["trainer"] = trainer
@@ -472,7 +510,7 @@ def world_size(trainer: dict) -> int:
     elif isinstance(devices, str) and devices.strip().isdigit():
         count = int(devices)
     else:  # "auto" or -1: every visible GPU when the run would use them
-        count = _visible_gpus() if _uses_gpu(trainer) else 1
+        count = _visible_gpus() if uses_gpu(trainer) else 1
     return max(1, count) * (nodes if isinstance(nodes, int) and nodes > 0 else 1)
 
 
@@ -480,13 +518,6 @@ def _visible_gpus() -> int:
     import torch
 
     return max(1, torch.cuda.device_count())
-
-
-def _uses_gpu(trainer: dict) -> bool:
-    import torch
-
-    accelerator = str(trainer.get("accelerator", "auto"))
-    return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
 
 
 def run_state(run: Run) -> tuple:
@@ -803,24 +834,12 @@ GPU_WATTS_DEFAULT = 300
 def describe_device(trainer: dict) -> dict:
     import torch
 
-    if _uses_gpu(trainer):
+    if uses_gpu(trainer):
         return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": 1,
                 "threads": None}
     threads = torch.get_num_threads()
-    return {"kind": "cpu", "name": f"{_cpu_name()} ({threads} threads)", "count": 1,
-            "cpu": _cpu_name(), "threads": threads}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine() or "unknown CPU"
+    return {"kind": "cpu", "name": f"{cpu_name()} ({threads} threads)", "count": 1,
+            "cpu": cpu_name(), "threads": threads}
 
 
 def power_estimate(device: dict, watts: Optional[float]) -> tuple:

@@ -32,6 +32,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException, SI
 
 from gans.data import GANDataModule
 from gans.errors import GansError
+from gans.hardware import resolve_precision
 from gans.files import atomic_write, ensure_writable_folder, remove_stale_temps
 from gans.module import GANModule, TrainingDiverged
 from gans.progress import GeneratorStepsBar
@@ -164,7 +165,8 @@ def build_trainer(recipe: Recipe, logger: TensorBoardLogger) -> pl.Trainer:
                                          every_n_train_steps=recipe.metrics.fid_every *
                                          optimizer_steps_per_g_step))
     options = {"accelerator": "auto", "devices": "auto", "num_sanity_val_steps": 0,
-               "enable_model_summary": False, **recipe.trainer}
+               "enable_model_summary": False, **recipe.trainer,
+               "precision": resolve_precision(recipe.trainer)}
 
     def make(**extra) -> pl.Trainer:
         try:
@@ -256,6 +258,9 @@ def halve_learning_rates(recipe: Recipe) -> Recipe:
 
 
 def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) -> Path:
+    # The run records the precision it used (recipe.yaml, checkpoints, model card), not `auto`.
+    recipe = dataclasses.replace(recipe, trainer={**recipe.trainer,
+                                                  "precision": resolve_precision(recipe.trainer)})
     datamodule = GANDataModule(recipe.data, recipe.train.batch_size, recipe.seed,
                                recipe.train.n_critic)
     datamodule.setup("fit")  # a missing dataset fails here, before any file is written

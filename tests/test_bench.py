@@ -108,7 +108,7 @@ def test_lucic_suite_validates_in_a_dry_run(tmp_path, capsys):
     assert "5 variants x 3 seeds = 15 runs" in printed
     assert "wgan-gp seed 2        3750 generator steps, 1200 kimg" in printed
     assert "ns-gan seed 0         18750 generator steps" in printed
-    assert "10000 generated vs 10000 real images of the test split" in printed
+    assert "from 10000 generated images; against 10000 real images of the test split" in printed
     assert not out.exists()
 
 
@@ -167,6 +167,44 @@ def test_budgets_and_eval_every_become_recipe_keys(tmp_path):
                        tmp_path / "out")[0].recipe
     assert timed.trainer["max_time"] == "00:01:30:30"
     assert timed.train.steps == bench.UNLIMITED_STEPS
+
+
+def test_track_num_fake_sets_the_tracked_fid_only(tmp_path):
+    path = write_suite(tmp_path, eval={"every": 10, "num_fake": 2000, "track_num_fake": 500})
+    suite = bench.load_suite(path)
+    assert bench.plan(suite, tmp_path / "out")[0].recipe.metrics.fid_num_fake == 500
+    assert suite.eval.num_fake == 2000  # best and last are evaluated with this
+    assert "every 10 generator steps from 500 generated images" in suite.describe_eval()
+    assert main(["bench", str(write_suite(tmp_path, eval={"track_num_fake": 1})),
+                 "--dry-run"]) == 2
+
+
+def test_a_suite_extends_another_with_paths_rebased(tmp_path, capsys):
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    (studies / "base.yaml").write_text(yaml.safe_dump({"base": "../recipes/quick.yaml"}))
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "quick.yaml").write_text(QUICKSTART.read_text())
+    parent = studies / "full.yaml"
+    parent.write_text(yaml.safe_dump({
+        "name": "full", "extends": "base.yaml", "seeds": [0, 1, 2], "budget": {"kimg": 1200},
+        "variants": {"ns": {"reference_fid": 26.5},
+                     "other": {"recipe": "../recipes/quick.yaml", "loss": {"name": "hinge"}}}}))
+    child = tmp_path / "cheap.yaml"  # another folder: the parent's paths must follow it
+    child.write_text(yaml.safe_dump({"extends": "studies/full.yaml", "seeds": [5],
+                                     "budget": {"steps": 7},
+                                     "variants": {"other": {"optim": {"generator": {"lr": 0.01}}}}}))
+    suite = bench.load_suite(child)
+    assert suite.name == "cheap" and suite.seeds == [5] and suite.budget == ("steps", 7)
+    ns, other = suite.variants
+    assert ns.reference_fid == [26.5]
+    assert Path(other.source).resolve() == (tmp_path / "recipes" / "quick.yaml").resolve()
+    assert other.raw["loss"]["name"] == "hinge" and other.raw["optim"]["generator"]["lr"] == 0.01
+    assert [r.recipe.train.steps for r in bench.plan(suite, tmp_path / "out")] == [7, 7]
+
+    (studies / "base.yaml").write_text(yaml.safe_dump({"extends": "../cheap.yaml"}))
+    assert main(["bench", str(child), "--dry-run"]) == 2
+    assert "suites extend each other" in capsys.readouterr().err
 
 
 def test_grid_makes_one_variant_per_point(tmp_path):

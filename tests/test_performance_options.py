@@ -126,3 +126,25 @@ def test_eval_precision_flag_reaches_the_figures(trained_run, tmp_path, capsys):
     assert json.loads(out.read_text())["fid"]["precision"] == "bf16"
     assert main(["eval", ckpt, "--metrics", "fid", "--precision", "fp16"]) == 2
     assert "fp32 or bf16" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, expected", [({"avx512f", "avx512_bf16"}, "bf16-mixed"),
+                                             ({"avx512f", "avx2"}, "32-true")])
+def test_precision_auto_trains_at_what_the_cpu_runs_fast_and_records_it(
+        tmp_path, image_folder, monkeypatch, flags, expected):
+    from gans import hardware
+
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: flags)
+    run_dir, ckpt = train_cli(tmp_path, image_folder, "trainer.precision=auto")
+    assert yaml.safe_load((run_dir / "recipe.yaml").read_text())["trainer"]["precision"] == \
+        expected
+    for tensor in ckpt["state_dict"].values():
+        assert torch.isfinite(tensor.float()).all()
+
+
+def test_explicit_precision_is_kept_whatever_the_cpu():
+    from gans.hardware import resolve_precision
+
+    assert resolve_precision({"precision": "32-true"}) == "32-true"
+    assert resolve_precision({"precision": "bf16-mixed", "accelerator": "cpu"}) == "bf16-mixed"
+    assert resolve_precision({}) == "32-true"
