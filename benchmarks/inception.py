@@ -6,7 +6,10 @@
 
 A setting is names joined by `-`: `fp32` or `bf16` (bfloat16 autocast, as
 `metrics.inception_precision: bf16`), `nchw` (the default memory layout instead of gans'
-channels_last), `gather` (torch-fidelity's resize code instead of gans' matrix products), `fold` (BatchNorm folded into the convolutions), `compile` (torch.compile).
+channels_last), `gather` (torch-fidelity's resize code instead of gans' matrix products),
+`fold` (BatchNorm folded into the convolutions), `compile` (torch.compile), `freeze`
+(torch.compile with Inductor's freezing: constant weights, BatchNorm folded, oneDNN weights
+prepacked).
 Speed: every setting x batch size runs on the same `--speed-images` Fashion-MNIST test images,
 interleaved over `--rounds` rounds (drift on a shared machine hits all alike); the median
 images/s is printed. Quality: for each precision/fold setting, FID between `--fid-images` test
@@ -44,10 +47,10 @@ def fold_batchnorm(extractor: torch.nn.Module) -> torch.nn.Module:
 
 def build(setting: str, weights) -> torch.nn.Module:
     parts = set(setting.split("-"))
-    unknown = parts - {"fp32", "bf16", "nchw", "fold", "compile", "gather"}
+    unknown = parts - {"fp32", "bf16", "nchw", "fold", "compile", "freeze", "gather"}
     if unknown or not parts & {"fp32", "bf16"}:
         raise SystemExit(f"bad setting {setting!r}: fp32 or bf16, then -nchw, -fold, -compile, "
-                         "-gather")
+                         "-freeze, -gather")
     extractor = make_extractor(weights, resize="gather" if "gather" in parts else "matmul")
     if "nchw" in parts:
         extractor = extractor.to(memory_format=torch.contiguous_format)
@@ -56,6 +59,10 @@ def build(setting: str, weights) -> torch.nn.Module:
     extractor = at_precision(extractor, "bf16" if "bf16" in parts else "fp32")
     if "compile" in parts:
         extractor.compile()
+    if "freeze" in parts:
+        # Inductor's freezing: weights become constants, BatchNorm folds into the convolutions
+        # and oneDNN gets its weights prepacked once, as for deployed CPU inference.
+        extractor = torch.compile(extractor, options={"freezing": True})
     return extractor
 
 
@@ -138,7 +145,7 @@ def main() -> None:
         a, b = to_uint8_rgb(subset(test, n, seed=0)), to_uint8_rgb(subset(train, n, seed=0))
         fake = generated(args.checkpoint, n) if args.checkpoint else None
         # layout, resize code and compilation leave features within 1e-5: timed, not compared
-        quality = [s for s in settings if not {"nchw", "compile", "gather"} & set(s.split("-"))]
+        quality = [s for s in settings if not {"nchw", "compile", "freeze", "gather"} & set(s.split("-"))]
         figures = {}
         for s in quality:
             start = time.perf_counter()

@@ -31,7 +31,6 @@ import contextlib
 import statistics
 import time
 import warnings
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -40,6 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gans import losses
 from gans.data import GANDataModule, Images
+from gans.hardware import cpu_fields, cpu_flags
 from gans.module import GANModule, build_networks, ramped_ema
 from gans.recipe import validate
 
@@ -218,12 +218,8 @@ def cpu_peak(threads: int) -> dict:
     The clock is /proc/cpuinfo's `cpu MHz` (in a VM, usually the nominal clock: a core that
     boosts above it makes the MFU below an overestimate).
     """
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    fields = {}
-    for line in info.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    flags = set(fields.get("flags", "").split())
+    fields = cpu_fields()
+    flags = cpu_flags()
     family = int(fields.get("cpu family", "0") or 0)
     vendor = fields.get("vendor_id", "")
     mhz = float(fields.get("cpu MHz", "0") or 0)

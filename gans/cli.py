@@ -183,7 +183,7 @@ def _eval(args) -> int:
         num_fake=args.num_fake, reference=args.reference, num_real=args.num_real,
         batch_size=args.batch_size, seed=args.seed, use_cache=not args.no_cache,
         use_ema=not args.no_ema, device=args.device, trust_checkpoint=args.trust_checkpoint,
-        precision=args.precision)
+        precision=args.precision, compile=args.compile)
     if args.json:
         if Path(args.json).is_dir():
             raise GansError(f"--json {args.json} is a folder; pass a file path")
@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Inception's arithmetic: fp32 (default, for reported figures) or bf16 "
                         "(about 2x faster on AVX512-BF16 CPUs; FID moves slightly, see "
                         "docs/performance.md)")
+    p.add_argument("--compile", action="store_true",
+                   help="compile Inception for inference first (tens of seconds once; faster "
+                        "per image, see docs/performance.md)")
     p.set_defaults(run=_eval)
 
     p = commands.add_parser("bench", help="train recipe variants under one budget and several "

@@ -30,9 +30,10 @@ from gans.coverage import class_coverage
 from gans.data import Images, class_names, load_images
 from gans.errors import GansError
 from gans.files import atomic_write
-from gans.inception import EXTRACTOR_NAME, PRECISIONS, at_precision, make_extractor, \
+from gans.inception import EXTRACTOR_NAME, PRECISIONS, at_precision, compiled, make_extractor, \
     resolve_inception_weights, to_uint8_rgb
-from gans.metrics import RESIZE, FeaturesAsInput, feature_fid, real_features, real_key, subset
+from gans.metrics import RESIZE, FeaturesAsInput, feature_fid, features_of, real_features, \
+    real_key, subset
 from gans.recipe import DataSection
 from gans.sampling import latents, load_generator
 
@@ -55,6 +56,7 @@ class EvalOptions:
     device: Optional[str] = None
     trust_checkpoint: bool = False  # allow a full unpickle (it can run the file's code)
     precision: str = "fp32"  # of Inception; reported figures want fp32 (bf16 moves FID a little)
+    compile: bool = False  # Inception compiled for inference: faster from a few thousand images
 
 
 def parse_metrics(text: str) -> tuple:
@@ -135,6 +137,8 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     if metrics & {"fid", "kid", "pr", "dc", "intra_fid"}:
         weights = resolve_inception_weights(recipe.metrics.inception_weights)
         extractor = at_precision(make_extractor(weights), options.precision).to(device)
+        if options.compile:
+            extractor = compiled(extractor)
         key = real_key(section, split, images, weights, num_real, options.precision)
         real, _ = real_features(images, key, extractor, options.batch_size, options.use_cache)
         protocol = {"extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
@@ -223,7 +227,7 @@ def _generated(generator, extractor, classifier, options: EvalOptions, device, l
         # Quantized as a saved PNG would be; the classifier sees the same pixels as Inception.
         pixels = to_uint8_rgb(generator(chunk.to(device), None if y is None else y.to(device)))
         if extractor is not None:
-            features.append(extractor(pixels).float().cpu())
+            features.append(features_of(extractor, pixels, options.batch_size).cpu())
         if classifier is not None:
             predicted.append(classifier(pixels).argmax(1).cpu())  # grey stays grey: mean of RGB
     return (torch.cat(features) if features else None,

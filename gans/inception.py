@@ -203,6 +203,21 @@ def at_precision(extractor: torch.nn.Module, precision: str) -> torch.nn.Module:
     return extractor if precision == "fp32" else AutocastFeatures(extractor).eval()
 
 
+def compiled(extractor: torch.nn.Module) -> torch.nn.Module:
+    """`extractor` compiled for inference (`metrics.inception_compile`, `gans eval --compile`).
+
+    Inductor's freezing treats the weights as constants: BatchNorm folds into the convolutions
+    and oneDNN gets its weights prepacked once, as for a deployed CPU model. Compilation costs
+    tens of seconds once per process and then pays on every image (docs/performance.md). Shapes
+    are static: `extract_features` pads a short last batch so that one graph serves all.
+    """
+    return torch.compile(extractor, options={"freezing": True}, dynamic=False)
+
+
+def is_compiled(module: torch.nn.Module) -> bool:
+    return isinstance(module, torch._dynamo.eval_frame.OptimizedModule)
+
+
 def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
     """Images as the extractor takes them: uint8, 3 channels.
 

@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 from gans.cache import cache_dir
 from gans.data import Images, load_images
 from gans.files import atomic_write
-from gans.inception import EXTRACTOR_NAME, InceptionWeights, at_precision, make_extractor, \
-    resolve_inception_weights, to_uint8_rgb
+from gans.inception import EXTRACTOR_NAME, InceptionWeights, at_precision, compiled, \
+    is_compiled, make_extractor, resolve_inception_weights, to_uint8_rgb
 
 NUM_FEATURES = 2048
 RESIZE = "bilinear to 299x299 as TensorFlow 1.x (torch-fidelity), inside the extractor"
@@ -77,7 +77,18 @@ def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int
     batches = images.split(batch_size)
     if desc:
         batches = tqdm(batches, desc=desc, unit="batch", leave=False)
-    return torch.cat([extractor(to_uint8_rgb(b.to(device))).float().cpu() for b in batches])
+    with torch.no_grad():
+        return torch.cat([features_of(extractor, to_uint8_rgb(b.to(device)), batch_size).cpu()
+                          for b in batches])
+
+
+def features_of(extractor: nn.Module, pixels: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """float32 features of one batch of uint8 RGB images, at most `batch_size` of them."""
+    count = len(pixels)
+    if is_compiled(extractor) and count < batch_size:
+        # One static shape: a short batch would compile a second graph.
+        pixels = torch.cat([pixels, pixels[-1:].expand(batch_size - count, *pixels.shape[1:])])
+    return extractor(pixels)[:count].float()
 
 
 def subset(images: Images, n: int, seed: int = 0) -> torch.Tensor:
@@ -139,6 +150,8 @@ class FIDTracker(pl.Callback):
         weights = resolve_inception_weights(metrics.inception_weights)
         self.extractor = at_precision(make_extractor(weights),
                                       metrics.inception_precision).to(pl_module.device)
+        if metrics.inception_compile:
+            self.extractor = compiled(self.extractor)
         self.fid = feature_fid().to(pl_module.device)
         images = load_images(data, split=metrics.fid_reference_split)
         key = real_key(data, metrics.fid_reference_split, images, weights, metrics.fid_num_real,
@@ -171,7 +184,7 @@ class FIDTracker(pl.Callback):
                         generator=torch.Generator().manual_seed(self.recipe.seed + 1))
         for chunk in z[rank::world_size].split(metrics.fid_batch_size):
             images = pl_module.generate(chunk.to(pl_module.device))
-            features = self.extractor(to_uint8_rgb(images))
+            features = features_of(self.extractor, to_uint8_rgb(images), metrics.fid_batch_size)
             self.fid.update(features, real=False)
         value = self.fid.compute()
         self.fid.reset()  # fake states only: the metric keeps its real statistics

@@ -98,6 +98,7 @@ class MetricsSection:
     fid_batch_size: int = 50
     inception_weights: Optional[str] = None  # a local file in torch-fidelity's layout
     inception_precision: str = "fp32"  # fp32, or bf16 (autocast): faster, FID moves slightly
+    inception_compile: bool = False  # torch.compile with freezing: faster after a one-off compile
 
 
 @dataclass

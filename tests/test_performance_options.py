@@ -148,3 +148,34 @@ def test_explicit_precision_is_kept_whatever_the_cpu():
     assert resolve_precision({"precision": "32-true"}) == "32-true"
     assert resolve_precision({"precision": "bf16-mixed", "accelerator": "cpu"}) == "bf16-mixed"
     assert resolve_precision({}) == "32-true"
+
+
+def test_compiled_extractor_pads_a_short_batch_into_one_graph():
+    from torch._dynamo.utils import counters
+
+    from gans.inception import compiled
+    from gans.metrics import extract_features
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-1, 1)
+        net[1].running_var.uniform_(0.5, 2)
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8)
+    torch._dynamo.reset()
+    counters.clear()
+
+    class Extractor(torch.nn.Module):  # takes uint8 like Inception
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x.float() / 255)
+
+    plain = extract_features(Extractor().eval(), images, batch_size=4)
+    fast = extract_features(compiled(Extractor().eval()), images, batch_size=4)  # 4 + 4 + 2
+    assert counters["stats"]["unique_graphs"] == 1
+    assert fast.shape == plain.shape == (10, 4)
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
