@@ -27,8 +27,8 @@ import time
 import torch
 
 from gans.data import load_images
-from gans.inception import at_precision, make_extractor, resolve_inception_weights, tf1_resize, \
-    to_uint8_rgb
+from gans.inception import at_precision, compiled, make_extractor, resolve_inception_weights, \
+    tf1_resize, to_uint8_rgb
 from gans.metrics import extract_features, feature_fid, subset
 from gans.recipe import DataSection
 
@@ -59,10 +59,8 @@ def build(setting: str, weights) -> torch.nn.Module:
     extractor = at_precision(extractor, "bf16" if "bf16" in parts else "fp32")
     if "compile" in parts:
         extractor.compile()
-    if "freeze" in parts:
-        # Inductor's freezing: weights become constants, BatchNorm folds into the convolutions
-        # and oneDNN gets its weights prepacked once, as for deployed CPU inference.
-        extractor = torch.compile(extractor, options={"freezing": True})
+    if "freeze" in parts:  # what metrics.inception_compile and gans eval --compile run
+        extractor = compiled(extractor)
     return extractor
 
 
@@ -110,8 +108,12 @@ def main() -> None:
     extractors = {s: build(s, weights) for s in settings}
 
     speed_images = to_uint8_rgb(subset(test, args.speed_images, seed=1))
+    warmup = {}
     for s, extractor in extractors.items():  # warm-up (and compilation) outside the timing
-        images_per_sec(extractor, speed_images[:max(batches)], max(batches))
+        start = time.perf_counter()
+        for b in batches:
+            images_per_sec(extractor, speed_images[:b], b)
+        warmup[s] = time.perf_counter() - start
     rates: dict = {(s, b): [] for s in settings for b in batches}
     for _ in range(args.rounds):
         for s in settings:
@@ -137,15 +139,26 @@ def main() -> None:
     for (s, b), r in rates.items():
         print(f"{s:<22} {b:>5} {statistics.median(r):>15.1f}  "
               f"{', '.join(f'{x:.1f}' for x in r)}  x{statistics.median(r) / base:.2f}")
+    for s, seconds in warmup.items():
+        print(f"first batches of {s} (compilation included): {seconds:.1f} s")
     for name, rate in resize_rates.items():
         print(f"TF-1.x resize to 299x299 alone, {name}: {rate:.0f} img/s")
+    with torch.no_grad():
+        features = {s: extractors[s](speed_images[:16]).float() for s in settings}
+    for s in settings:
+        base = "bf16" if "bf16" in s.split("-") else "fp32"
+        if s != base and base in features:
+            gap = (features[s] - features[base]).abs().max().item()
+            print(f"features of {s} vs {base}: largest difference {gap:.2e} "
+                  f"(largest feature {features[base].abs().max().item():.2f})")
 
     if args.fid_images:
         n = args.fid_images
         a, b = to_uint8_rgb(subset(test, n, seed=0)), to_uint8_rgb(subset(train, n, seed=0))
         fake = generated(args.checkpoint, n) if args.checkpoint else None
-        # layout, resize code and compilation leave features within 1e-5: timed, not compared
-        quality = [s for s in settings if not {"nchw", "compile", "freeze", "gather"} & set(s.split("-"))]
+        # layout, resize code and plain compilation leave features within 1e-5: timed, not
+        # compared; folding BatchNorm (fold, freeze) changes the rounding, so it is compared
+        quality = [s for s in settings if not {"nchw", "compile", "gather"} & set(s.split("-"))]
         figures = {}
         for s in quality:
             start = time.perf_counter()
