@@ -73,6 +73,7 @@ def test_compiled_run_keeps_checkpoint_keys_and_samples(tmp_path, image_folder):
     ("metrics.inception_precision", "fp16", "fp32 or bf16"),
     ("train.compile", "sometimes", "true or false"),
     ("train.channels_last", 1, "true or false"),
+    ("metrics.inception_compile", "yes please", "true or false"),
 ])
 def test_bad_speed_option_is_one_line_naming_key_and_values(key, value, allowed):
     section, name = key.split(".")
