@@ -610,11 +610,24 @@ def _check_same_settings(run: Run, suite: Suite, result_path: Path) -> None:
         raise GansError(f"{result_path} is unreadable; delete it to redo the evaluation (the "
                         "run resumes from its last.ckpt)") from None
     now = json.loads(json.dumps(settings(run, suite)))
+    defaults = {"recipe": validate({}).to_dict(), "eval": EvalSpec().as_dict()}
+    now = _without_added_defaults(now, stored or {}, json.loads(json.dumps(defaults)))
     if stored != now:
         key = _first_difference(stored or {}, now)
         raise GansError(f"{result_path} was made under other settings ({key} differs from the "
                         "suite's); delete that result.json to train on from last.ckpt under the "
                         "new settings, or give the suite another name")
+
+
+def _without_added_defaults(now: Any, stored: Any, defaults: Any) -> Any:
+    """`now` less the keys that `stored` lacks and that hold their default: a key a later gans
+    added (at its default) does not make a finished run's settings differ."""
+    if not (isinstance(now, dict) and isinstance(stored, dict)):
+        return now
+    defaults = defaults if isinstance(defaults, dict) else {}
+    return {key: _without_added_defaults(value, stored.get(key), defaults.get(key))
+            for key, value in now.items()
+            if key in stored or key not in defaults or value != defaults[key]}
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str:

@@ -72,6 +72,20 @@ def test_rerun_skips_finished_runs(smoke, capsys):
     assert [p.stat().st_mtime_ns for p in results] == before
     assert not list(folder.glob("*/seed0/version_1"))
 
+    # A result written before gans had a recipe key is still reused while the key is at its
+    # default; the same key at another value is a change of settings.
+    result = json.loads(results[0].read_text())
+    del result["settings"]["recipe"]["metrics"]["inception_compile"]
+    results[0].write_text(json.dumps(result))
+    assert main(["bench", str(SMOKE), "--out", str(folder.parent)]) == 0
+    assert capsys.readouterr().err.count("finished earlier, skipped") == 2
+    result["settings"]["recipe"]["metrics"]["inception_compile"] = True
+    results[0].write_text(json.dumps(result))
+    assert main(["bench", str(SMOKE), "--out", str(folder.parent)]) == 2
+    assert "metrics.inception_compile differs" in capsys.readouterr().err
+    del result["settings"]["recipe"]["metrics"]["inception_compile"]
+    results[0].write_text(json.dumps(result))
+
 
 def test_unfinished_run_resumes_and_only_filters(smoke, tmp_path, capsys):
     folder, _ = smoke
