@@ -148,8 +148,12 @@ def tf1_resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """
     height, width = images.shape[-2:]
     device = str(images.device)
-    rows = _tf1_resize_matrix(height, size, device)
-    cols = _tf1_resize_matrix(width, size, device)
+    # A compiled extractor traces the matrices into constants; the cache wrapper would only
+    # make Dynamo warn that it ignores it.
+    build = _tf1_resize_matrix.__wrapped__ if torch.compiler.is_compiling() else \
+        _tf1_resize_matrix
+    rows = build(height, size, device)
+    cols = build(width, size, device)
     with torch.autocast(images.device.type, enabled=False):
         return rows @ images.float() @ cols.T
 
@@ -211,6 +215,8 @@ def compiled(extractor: torch.nn.Module) -> torch.nn.Module:
     tens of seconds once per process and then pays on every image (docs/performance.md). Shapes
     are static: `extract_features` pads a short last batch so that one graph serves all.
     """
+    # Inductor's C++ toolchain set-up logs a CUDA_HOME guess on machines without CUDA: noise.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     return torch.compile(extractor, options={"freezing": True}, dynamic=False)
 
 
