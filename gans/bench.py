@@ -46,7 +46,7 @@ from gans.hardware import cpu_name, uses_gpu
 from gans.recipe import Recipe, apply_override, deep_merge, validate
 
 SUITE_KEYS = ("name", "description", "base", "common", "variants", "grid", "seeds", "budget",
-              "eval", "thresholds", "reference_fid_source", "watts")
+              "eval", "thresholds", "reference_fid_source", "watts", "extends")
 BUDGET_KEYS = ("steps", "kimg", "minutes")
 EVAL_KEYS = ("every", "num_fake", "track_num_fake", "num_real", "reference", "metrics",
              "batch_size")
