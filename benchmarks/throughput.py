@@ -118,11 +118,15 @@ class ReferenceLoop:
         return torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else \
             contextlib.nullcontext()
 
-    def check(self, loss: torch.Tensor, network: torch.nn.Module) -> None:
-        norm = torch.nn.utils.get_total_norm([p.grad for p in network.parameters()
-                                              if p.grad is not None])
-        if not bool(torch.isfinite(norm) & torch.isfinite(loss.detach())):
-            raise FloatingPointError("non-finite")
+    def update(self, loss: torch.Tensor, optimizer, network: torch.nn.Module) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.guard:  # what GANModule's NaN guard costs: gradient norms and one host sync
+            norm = torch.nn.utils.get_total_norm([p.grad for p in network.parameters()
+                                                  if p.grad is not None])
+            if not bool(torch.isfinite(norm) & torch.isfinite(loss.detach())):
+                raise FloatingPointError("non-finite")
+        optimizer.step()
 
     def step(self, pixels: torch.Tensor) -> None:
         loss_cfg = self.recipe.loss
@@ -139,18 +143,9 @@ class ReferenceLoop:
                 if r1:
                     d_loss = d_loss + (0.5 * loss_cfg.r1_gamma * loss_cfg.r1_every) * \
                         losses.r1_penalty(real, real_logits)
-            self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            if self.guard:
-                self.check(d_loss, self.d)
-            self.opt_d.step()
+            self.update(d_loss, self.opt_d, self.d)
             self.d.requires_grad_(False)
-            g_loss = losses.non_saturating_g(self.d(fake))
-            self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            if self.guard:
-                self.check(g_loss, self.g)
-            self.opt_g.step()
+            self.update(losses.non_saturating_g(self.d(fake)), self.opt_g, self.g)
             self.d.requires_grad_(True)
         self.ema.update_parameters(self.g)
 

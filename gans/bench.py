@@ -851,7 +851,7 @@ def describe_device(trainer: dict) -> dict:
         return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": 1,
                 "threads": None}
     threads = torch.get_num_threads()
-    return {"kind": "cpu", "name": f"{cpu_name()} ({threads} threads)", "count": 1,
+    return {"kind": "cpu", "name": f"{cpu_name()} ({threads} thread{'s' if threads != 1 else ''})", "count": 1,
             "cpu": cpu_name(), "threads": threads}
 
 
