@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -93,14 +94,17 @@ def _sample(args) -> int:
     if args.per_class is not None and (args.style_mix or args.interpolate):
         raise GansError("--per-class goes with plain samples; for --style-mix or --interpolate "
                         "of a class-conditional model pick one with --class")
+    if args.style_mix and args.truncate_z is not None:
+        raise GansError("--truncate-z goes with plain samples and --interpolate; for --style-mix "
+                        "use --truncation")
     if args.interpolate and (args.frames < 2 or args.fps <= 0):
         raise GansError(f"--frames must be at least 2 and --fps above 0, "
                         f"got --frames {args.frames} --fps {args.fps}")
     generator, recipe, weights = load_generator(Path(args.checkpoint), use_ema=not args.no_ema,
                                                 trust=args.trust_checkpoint)
     if weights == "raw" and not args.no_ema:
-        print("note: this checkpoint has no EMA generator (train.ema was 0); "
-              "sampling the trained generator", file=sys.stderr)
+        print("note: this file holds no EMA generator (train.ema was 0, or it was exported "
+              "with --no-ema); sampling the trained generator", file=sys.stderr)
     names = class_names(recipe.data)
     if by_class and not names:
         flag = "--class" if args.class_ is not None else "--per-class"
@@ -124,7 +128,7 @@ def _sample(args) -> int:
                               {**provenance, "seeds": seeds, "frames": args.frames}))
         return 0
     if args.style_mix:
-        if str(args.out).endswith("/"):
+        if str(args.out).endswith(("/", os.sep)) or Path(args.out).is_dir():
             raise GansError("--style-mix writes one grid: pass --out FILE.png")
         grid = style_mixing_grid(generator, seeds, args.truncation, label=class_index)
         print(write_samples(grid, args.out, nrow=len(seeds) + 1, seed=seeds,
@@ -134,8 +138,6 @@ def _sample(args) -> int:
     if args.per_class is not None:  # one row per class
         num, nrow = args.per_class * len(names), args.per_class
         provenance["classes"] = "one row per class: " + ", ".join(names)
-    elif class_index is not None:
-        provenance["class"] = names[class_index]
     labels = class_labels(len(names), num, class_index, args.per_class)
     images = generate(generator, num, args.seed, truncation=args.truncation,
                       truncate_z=args.truncate_z, labels=labels)

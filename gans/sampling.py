@@ -32,7 +32,7 @@ def read_checkpoint(path: Path, trust: bool = False) -> dict:
     except pickle.UnpicklingError as exc:
         # torch names the first object that only a full unpickle can build: a class, function
         # or module global outside its allowlist of tensors and containers.
-        needs = re.search(r"GLOBAL (\S+?)\.?(\s|$)", str(exc))
+        needs = re.search(r"(?:GLOBAL|Unsupported class) (\S+?)\.?(\s|$)", str(exc))
         if needs is None or trust:
             why = _first_line(exc) if trust else exc.__class__.__name__  # torch's is a page
             raise GansError(f"{path} is not a readable gans checkpoint ({why}); "
@@ -215,7 +215,9 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
         return a.clone()
     cos = (a / a.norm(dim=-1, keepdim=True) * (b / b.norm(dim=-1, keepdim=True))).sum(-1)
     omega = torch.arccos(cos.clamp(-1, 1))[..., None]
-    if float(omega.abs().min()) < 1e-6:  # (anti)parallel: the formula divides by zero
+    if float(torch.sin(omega).abs().min()) < 1e-6:  # (anti)parallel: sin(omega) would be 0
+        # Parallel: the line is the arc. Antiparallel (never from two random seeds) has no
+        # one great circle; the straight line through the origin is what is left.
         return torch.lerp(a, b, t)
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 

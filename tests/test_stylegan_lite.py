@@ -145,6 +145,13 @@ def test_trains_from_the_cli_with_every_regularizer_and_samples(tmp_path, image_
 
     assert Image.open(tmp_path / "mix.png").size == (4 * 16 + 5 * 2, 4 * 16 + 5 * 2)
     capsys.readouterr()
+    # --truncate-z has no say in a style-mixing grid, and a folder is no place for one grid.
+    (tmp_path / "folder").mkdir()
+    for extra, says in ((["--truncate-z", "1.0", "--out", str(tmp_path / "z.png")], "--truncation"),
+                        (["--out", str(tmp_path / "folder")], "--out FILE.png")):
+        assert main(["sample", ckpt, "--style-mix", "--seeds", "1,2", *extra]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "z.png").exists() and not list((tmp_path / "folder").iterdir())
 
     # Resume brings back the augmentation probability (a frozen p shows it was not reset).
     assert main(["train", "--resume", str(run_dir), "--set", "train.steps=5",
