@@ -43,7 +43,7 @@ import yaml
 from gans.errors import GansError
 from gans.files import atomic_write, ensure_writable_folder
 from gans.hardware import cpu_name, uses_gpu
-from gans.recipe import Recipe, apply_override, deep_merge, validate
+from gans.recipe import Recipe, apply_override, check_anchors, deep_merge, validate
 
 SUITE_KEYS = ("name", "description", "base", "common", "variants", "grid", "seeds", "budget",
               "eval", "thresholds", "reference_fid_source", "watts", "extends")
@@ -185,6 +185,7 @@ def _read_suite(path: Path, depth: int = 0) -> dict:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise GansError(f"{path}: invalid YAML{where}: "
                         f"{getattr(exc, 'problem', None) or 'syntax error'}") from None
+    check_anchors(data, path)
     if not isinstance(data, dict):
         raise GansError(f"{path}: a suite must be a mapping with keys {', '.join(SUITE_KEYS)}")
     if "extends" not in data:
@@ -197,6 +198,9 @@ def _read_suite(path: Path, depth: int = 0) -> dict:
         raise GansError(f"{path}: more than {MAX_EXTENDS} suites extend each other (a loop?); "
                         "shorten the chain of 'extends'")
     parent_path = path.parent / parent_name
+    if not parent_path.is_file():
+        raise GansError(f"{path}: key 'extends': {parent_path} not found (the path is relative "
+                        "to the suite that extends it)")
     parent = _read_suite(parent_path, depth + 1)
     # The parent's recipe paths are relative to the parent; make them relative to this file.
     def rebase(name: Any) -> Any:
@@ -244,8 +248,8 @@ def _seeds(value: Any, src: str) -> list:
 
 def _budget(value: Any, src: str) -> tuple:
     if not isinstance(value, dict) or len(value) != 1:
-        got = "none" if value is None else (", ".join(map(str, value)) if isinstance(value, dict)
-                                            else repr(value))
+        got = "none" if not value else (", ".join(map(str, value)) if isinstance(value, dict)
+                                        else repr(value))
         raise GansError(f"{src}: key 'budget' needs exactly one of steps, kimg, minutes "
                         f"(e.g. budget: {{kimg: 1200}}); got {got}")
     (kind, amount), = value.items()

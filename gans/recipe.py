@@ -182,7 +182,7 @@ def _read_yaml(path: Path) -> dict:
         raise GansError(f"{path}: invalid YAML{where}: {problem}") from None
     if data is None:
         data = {}
-    _check_anchors(data, path)
+    check_anchors(data, path)
     if not isinstance(data, dict):
         raise GansError(f"{path}: a recipe must be a mapping of sections "
                         f"(model, loss, optim, data, augment, train, trainer, metrics, seed), "
@@ -194,7 +194,7 @@ MAX_NODES = 100_000  # far beyond any recipe; anchors nested in anchors can exce
 MAX_DEPTH = 50  # likewise; it keeps the recursive merge and checks within Python's stack
 
 
-def _check_anchors(data: Any, path: Path) -> None:
+def check_anchors(data: Any, path: Path) -> None:
     """YAML anchors may make a value contain itself, or expand exponentially; either would
     hang the merge and the checks that walk the recipe. So would a very deep nesting."""
     sizes: dict = {}

@@ -137,6 +137,9 @@ def write_suite(tmp_path, **keys):
 @pytest.mark.parametrize("keys, args, expected", [
     ({"budgett": {"steps": 5}}, [], "unknown key 'budgett' in the suite; allowed: name"),
     ({"budget": {"steps": 5, "minutes": 3}}, [], "exactly one of steps, kimg, minutes"),
+    ({"budget": {}}, [], "exactly one of steps, kimg, minutes (e.g. budget: {kimg: 1200}); got none"),
+    ({"eval": {"track_num_fake": 1}}, [], "key 'eval.track_num_fake' must be an integer of at least 2"),
+    ({"extends": "nope.yaml"}, [], "key 'extends': "),
     ({}, ["--only", "c"], "--only c: no such variant"),
     ({"base": "missing.yaml"}, [], "key 'base': recipe"),
     ({"variants": {"a": {"train": {"stepz": 3}}}}, [], "unknown key 'train.stepz'"),
@@ -189,8 +192,6 @@ def test_track_num_fake_sets_the_tracked_fid_only(tmp_path):
     assert bench.plan(suite, tmp_path / "out")[0].recipe.metrics.fid_num_fake == 500
     assert suite.eval.num_fake == 2000  # best and last are evaluated with this
     assert "every 10 generator steps from 500 generated images" in suite.describe_eval()
-    assert main(["bench", str(write_suite(tmp_path, eval={"track_num_fake": 1})),
-                 "--dry-run"]) == 2
 
 
 def test_a_suite_extends_another_with_paths_rebased(tmp_path, capsys):
@@ -219,6 +220,10 @@ def test_a_suite_extends_another_with_paths_rebased(tmp_path, capsys):
     (studies / "base.yaml").write_text(yaml.safe_dump({"extends": "../cheap.yaml"}))
     assert main(["bench", str(child), "--dry-run"]) == 2
     assert "suites extend each other" in capsys.readouterr().err
+
+    (studies / "base.yaml").write_text("common: &loop\n  again: *loop\n")
+    assert main(["bench", str(child), "--dry-run"]) == 2
+    assert "anchor (&name) is used inside its own value" in capsys.readouterr().err
 
 
 def test_grid_makes_one_variant_per_point(tmp_path):
