@@ -596,6 +596,13 @@ def describe_plan(suite: Suite, runs: list, out: Path) -> str:
         state, where = run_state(run)
         shown = {"done": "done, skipped", "resume": f"resume from {where}",
                  "new": "new"}[state]
+        if state == "done":
+            try:
+                key = settings_difference(run, suite, json.loads(where.read_text()).get("settings"))
+            except (OSError, ValueError):
+                key = "its result.json is unreadable"
+            if key is not None:
+                shown = f"done under other settings ({key}): a real run stops here"
         lines.append(f"  {run.label:<{width}}  {describe_budget(run)}; "
                      f"{run.recipe.loss.name} loss, G {run.recipe.model.generator['name']}, "
                      f"D {run.recipe.model.discriminator['name']}; {shown}")
@@ -613,14 +620,20 @@ def _check_same_settings(run: Run, suite: Suite, result_path: Path) -> None:
     except (OSError, ValueError):
         raise GansError(f"{result_path} is unreadable; delete it to redo the evaluation (the "
                         "run resumes from its last.ckpt)") from None
-    now = json.loads(json.dumps(settings(run, suite)))
-    defaults = {"recipe": validate({}).to_dict(), "eval": EvalSpec().as_dict()}
-    now = _without_added_defaults(now, stored or {}, json.loads(json.dumps(defaults)))
-    if stored != now:
-        key = _first_difference(stored or {}, now)
+    key = settings_difference(run, suite, stored)
+    if key is not None:
         raise GansError(f"{result_path} was made under other settings ({key} differs from the "
                         "suite's); delete that result.json to train on from last.ckpt under the "
                         "new settings, or give the suite another name")
+
+
+def settings_difference(run: Run, suite: Suite, stored: Optional[dict]) -> Optional[str]:
+    """The first key where a result's stored settings differ from the suite's now; None if
+    they agree."""
+    now = json.loads(json.dumps(settings(run, suite)))
+    defaults = {"recipe": validate({}).to_dict(), "eval": EvalSpec().as_dict()}
+    now = _without_added_defaults(now, stored or {}, json.loads(json.dumps(defaults)))
+    return None if stored == now else _first_difference(stored or {}, now)
 
 
 def _without_added_defaults(now: Any, stored: Any, defaults: Any) -> Any:
@@ -855,7 +868,8 @@ def describe_device(trainer: dict) -> dict:
         return {"kind": "cuda", "name": torch.cuda.get_device_name(0), "count": 1,
                 "threads": None}
     threads = torch.get_num_threads()
-    return {"kind": "cpu", "name": f"{cpu_name()} ({threads} thread{'s' if threads != 1 else ''})", "count": 1,
+    plural = "s" if threads != 1 else ""
+    return {"kind": "cpu", "name": f"{cpu_name()} ({threads} thread{plural})", "count": 1,
             "cpu": cpu_name(), "threads": threads}
 
 
@@ -897,17 +911,24 @@ def _gpu_power_limit() -> Optional[float]:
 
 
 def collect(suite: Suite, out: Path) -> list:
-    """Every finished run of the suite on disk, in suite order (whatever --only ran now)."""
+    """Every finished run of the suite on disk, in suite order (whatever --only ran now), made
+    under the suite's present settings; one made under others is left out, with a warning."""
     results = []
-    for variant in suite.variants:
-        for seed in suite.seeds:
-            path = Path(out) / suite.name / variant.name / f"seed{seed}" / RESULT
-            if path.is_file():
-                try:
-                    results.append(json.loads(path.read_text()))
-                except ValueError:
-                    raise GansError(f"{path} is not valid JSON; delete it to redo that run's "
-                                    "evaluation") from None
+    for run in plan(suite, out):
+        path = run.folder / RESULT
+        if not path.is_file():
+            continue
+        try:
+            result = json.loads(path.read_text())
+        except ValueError:
+            raise GansError(f"{path} is not valid JSON; delete it to redo that run's "
+                            "evaluation") from None
+        key = settings_difference(run, suite, result.get("settings"))
+        if key is not None:
+            print(f"gans bench: {path} was made under other settings ({key} differs from the "
+                  "suite's): left out of the tables; delete it to redo that run", file=sys.stderr)
+            continue
+        results.append(result)
     return results
 
 

@@ -101,15 +101,20 @@ def test_unfinished_run_resumes_and_only_filters(smoke, tmp_path, capsys):
 
     assert main(["bench", str(longer), "--out", str(folder.parent), "--only", "ns-gan"]) == 0
     err = capsys.readouterr().err
-    assert "ns-gan seed 0: resuming from" in err and "hinge-sn" not in err
+    assert "ns-gan seed 0: resuming from" in err and "hinge-sn seed 0" not in err
     result = json.loads((folder / "ns-gan" / "seed0" / "result.json").read_text())
     assert result["generator_steps"] == 40 and result["run_dir"] == "version_0"
     assert [point[0] for point in result["fid_curve"]] == [20, 40]  # one from each session
     assert not (folder / "ns-gan" / "seed0" / "version_1").exists()
-    assert other.read_bytes() == other_before  # --only left it alone; the table still has it
-    assert [r["variant"] for r in read_csv(folder / "results.csv")] == ["ns-gan", "hinge-sn"]
+    assert other.read_bytes() == other_before  # --only left it alone, but its 20 steps
+    assert [r["variant"] for r in read_csv(folder / "results.csv")] == ["ns-gan"]  # are stale
+    assert "hinge-sn/seed0/result.json was made under other settings (recipe.train.steps" in err
+    assert "hinge-sn seed 0" in (folder / "results.md").read_text()  # listed as not run
 
-    # The shipped suite (20 steps) now disagrees with ns-gan's finished 40-step run: refused.
+    # The shipped suite (20 steps) now disagrees with ns-gan's finished 40-step run: a dry run
+    # says so, and a real one is refused.
+    assert main(["bench", str(SMOKE), "--out", str(folder.parent), "--dry-run"]) == 0
+    assert "done under other settings (recipe.train.steps)" in capsys.readouterr().out
     assert main(["bench", str(SMOKE), "--out", str(folder.parent)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "train.steps" in err and "delete that result.json" in err
