@@ -56,8 +56,8 @@ def worker(args) -> None:
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader, TensorDataset
 
-    import gans.train  # noqa: F401  (registers the ddp_gan strategy)
-    from gans.module import GANModule
+    import gans.training.run  # noqa: F401  (registers the ddp_gan strategy)
+    from gans.training.module import GANModule
     from gans.recipe import validate
 
     class SeparateDDP(DistributedDataParallel):
@@ -113,7 +113,7 @@ def worker(args) -> None:
         ms = [1000 * (b - a) for a, b in zip(clock.times, clock.times[1:])][args.warmup:]
         print("RESULT " + json.dumps({"ms": statistics.median(ms),
                                       "threads": torch.get_num_threads()}), flush=True)
-    gans.train.leave_process_group()
+    gans.training.run.leave_process_group()
 
 
 # ----------------------------------------------------------------------------- the table

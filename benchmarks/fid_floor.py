@@ -11,8 +11,8 @@ import argparse
 import time
 
 from gans.data import load_images
-from gans.inception import EXTRACTOR_NAME, make_extractor, resolve_inception_weights
-from gans.metrics import RESIZE, feature_fid, real_features, real_key
+from gans.evaluation.inception import EXTRACTOR_NAME, make_extractor, resolve_inception_weights
+from gans.evaluation.fid import RESIZE, feature_fid, real_features, real_key
 from gans.recipe import DataSection
 
 

@@ -3,7 +3,7 @@
     python benchmarks/gpu_smoke.py [--steps 300] [--devices 1] [--out /tmp/gpu-smoke]
 
 Meant for a machine with one or more CUDA GPUs, run once as a whole: it trains each model
-through `gans.train.train` (the same path as `gans train`, Lightning included) on Fashion-MNIST
+through `gans.training.run.train` (the same path as `gans train`, Lightning included) on Fashion-MNIST
 at 64x64 when it is found (data.root, the Debian package, or torchvision's download), else on
 the emoji folder from `python data/build_emoji.py`, else on generated shapes, and says which.
 Then FID of the EMA generator on the GPU (1,000 generated vs 2,000 real images, fp32 Inception),
@@ -87,9 +87,9 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("gpu_smoke: no CUDA GPU here; run it on a GPU machine")
-    from gans.evaluate import EvalOptions, evaluate
+    from gans.evaluation.evaluate import EvalOptions, evaluate
     from gans.recipe import validate
-    from gans.train import train
+    from gans.training.run import train
 
     out = Path(args.out)
     data, data_name = choose_data(out)

@@ -27,9 +27,9 @@ import time
 import torch
 
 from gans.data import load_images
-from gans.inception import at_precision, compiled, make_extractor, resolve_inception_weights, \
+from gans.evaluation.inception import at_precision, compiled, make_extractor, resolve_inception_weights, \
     tf1_resize, to_uint8_rgb
-from gans.metrics import extract_features, feature_fid, subset
+from gans.evaluation.fid import extract_features, feature_fid, subset
 from gans.recipe import DataSection
 
 
@@ -80,7 +80,7 @@ def fid(extractor, a: torch.Tensor, b: torch.Tensor, batch_size: int) -> float:
 
 
 def generated(checkpoint: str, n: int) -> torch.Tensor:
-    from gans.sampling import latents, load_generator
+    from gans.sampling.generate import latents, load_generator
 
     generator, _, _ = load_generator(checkpoint)
     with torch.no_grad():

@@ -39,10 +39,10 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.flop_counter import FlopCounterMode
 
-from gans import losses
+from gans.objectives import losses
 from gans.data import GANDataModule, Images
 from gans.hardware import cpu_fields, cpu_flags
-from gans.module import GANModule, build_networks, ramped_ema
+from gans.training.module import GANModule, build_networks, ramped_ema
 from gans.recipe import validate
 
 OPTIONS = {"bf16", "cl", "compile", "fused", "foreach", "loop", "guard"}

@@ -54,7 +54,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", default=None, help="recipe paths relative to recipes/")
     args = parser.parse_args()
     from gans.recipe import load_recipe
-    from gans.train import train
+    from gans.training.run import train
 
     out = args.out or Path(tempfile.mkdtemp(prefix="gans-digest-"))
     recipes = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if "bench" not in p.parts)

@@ -658,8 +658,8 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
 def execute(run: Run, suite: Suite, resume: Optional[Path] = None,
             watts: Optional[float] = None) -> dict:
     """Train (or resume) one run, evaluate best and last, write its result.json."""
-    from gans.module import TrainingDiverged
-    from gans.train import train
+    from gans.training.module import TrainingDiverged
+    from gans.training.run import train
 
     peak = PeakMemory()
     status, message = "finished", None
@@ -723,7 +723,7 @@ def execute(run: Run, suite: Suite, resume: Optional[Path] = None,
 
 
 def _evaluate(checkpoint: Path, spec: EvalSpec, seed: int) -> dict:
-    from gans.evaluate import EvalOptions, evaluate
+    from gans.evaluation.evaluate import EvalOptions, evaluate
 
     figures = evaluate(checkpoint, EvalOptions(
         metrics=spec.metrics, num_fake=spec.num_fake, reference=spec.reference,
@@ -740,7 +740,7 @@ def _evaluate(checkpoint: Path, spec: EvalSpec, seed: int) -> dict:
 
 
 def _global_step(checkpoint: Path) -> int:
-    from gans.sampling import read_checkpoint
+    from gans.sampling.generate import read_checkpoint
 
     return read_checkpoint(checkpoint)["global_step"]
 

@@ -19,7 +19,7 @@ TRUST_HELP = ("load a checkpoint that holds more than tensors (a full unpickle, 
 
 def _train(args) -> int:
     from gans.recipe import apply_overrides, load_recipe, validate
-    from gans.train import resume_point, train
+    from gans.training.run import resume_point, train
 
     if args.resume is None:
         if args.recipe is None:
@@ -30,7 +30,7 @@ def _train(args) -> int:
         if args.recipe is not None:
             raise GansError("--resume continues a run with the recipe inside its checkpoint; "
                             "drop RECIPE (change keys with --set) or start a new run")
-        from gans.sampling import read_checkpoint
+        from gans.sampling.generate import read_checkpoint
 
         resume = resume_point(Path(args.resume))
         raw = read_checkpoint(resume, trust=args.trust_checkpoint)["hyper_parameters"]["recipe"]
@@ -67,9 +67,9 @@ def _recipe(args) -> int:
 
 
 def _sample(args) -> int:
-    from gans.export import source_sha256
+    from gans.sampling.export import source_sha256
     from gans.data import class_names
-    from gans.sampling import (class_labels, generate, interpolation_frames, load_generator,
+    from gans.sampling.generate import (class_labels, generate, interpolation_frames, load_generator,
                                parse_seeds, resolve_class, style_mixing_grid, write_animation,
                                write_samples)
 
@@ -150,7 +150,7 @@ def _sample(args) -> int:
 
 
 def _inspect(args) -> int:
-    from gans.provenance import format_info, read_info
+    from gans.sampling.provenance import format_info, read_info
 
     info = read_info(Path(args.image))
     if not info:
@@ -162,14 +162,14 @@ def _inspect(args) -> int:
 
 
 def _card(args) -> int:
-    from gans.provenance import model_card
+    from gans.sampling.provenance import model_card
 
     print(model_card(Path(args.checkpoint), trust=args.trust_checkpoint), end="")
     return 0
 
 
 def _export(args) -> int:
-    from gans.export import export_generator
+    from gans.sampling.export import export_generator
 
     weights = export_generator(Path(args.checkpoint), Path(args.out), use_ema=not args.no_ema,
                                trust=args.trust_checkpoint)
@@ -178,7 +178,7 @@ def _export(args) -> int:
 
 
 def _eval(args) -> int:
-    from gans.evaluate import EvalOptions, evaluate, format_table, parse_metrics, write_json
+    from gans.evaluation.evaluate import EvalOptions, evaluate, format_table, parse_metrics, write_json
 
     options = EvalOptions(
         metrics=parse_metrics(args.metrics) if args.metrics else None,

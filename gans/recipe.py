@@ -416,7 +416,7 @@ def _check_ranges(recipe: Recipe, source: str) -> None:
             raise GansError(f"{source}: key 'optim.{net}.betas' must be two numbers in [0, 1), "
                             f"got {opt.betas}")
     augment = recipe.augment
-    from gans.augment import TRANSFORMS
+    from gans.objectives.augment import TRANSFORMS
 
     for name in augment.policy:
         if not isinstance(name, str) or name not in TRANSFORMS:
@@ -464,12 +464,12 @@ def _check_names(recipe: Recipe, source: str) -> None:
             raise GansError(f"{source}: key 'loss.pl_weight' needs a generator with a mapping "
                             f"network (mapping/synthesis, e.g. stylegan-lite), and {name!r} has "
                             "none; set loss.pl_weight: 0")
-    from gans.losses import AdversarialLoss
+    from gans.objectives.losses import AdversarialLoss
 
     # A dotted path can name any object; these two are used as a loss and as a data source.
     for key, table, name, fits, what in (
             ("loss.name", registry.LOSSES, recipe.loss.name,
-             lambda obj: isinstance(obj, AdversarialLoss), "a gans.losses.AdversarialLoss"),
+             lambda obj: isinstance(obj, AdversarialLoss), "a gans.objectives.losses.AdversarialLoss"),
             ("data.name", registry.DATASETS, recipe.data.name, callable, "a function")):
         if not fits(table.get(name, where=f"{source}: key '{key}'")):
             raise GansError(f"{source}: key '{key}' names {name!r}, which is not {what}; "

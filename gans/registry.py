@@ -69,5 +69,5 @@ DATASETS = Registry("dataset")
 def _import_builtins() -> None:
     # Registration happens on import; importing here keeps `registry` free of import cycles.
     import gans.data  # noqa: F401
-    import gans.losses  # noqa: F401
+    import gans.objectives.losses  # noqa: F401
     import gans.models  # noqa: F401

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gans.augment import TRANSFORMS, Augment
+from gans.objectives.augment import TRANSFORMS, Augment
 from gans.errors import GansError
 
 POLICY = ["color", "translation", "cutout"]

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from gans import data as gdata
-from gans.classifiers import fashion_mnist
-from gans.classifiers.fashion_mnist import CLASS_NAMES, load_classifier, weights_sha256
-from gans.coverage import COVERED_FRACTION, class_coverage, predict_classes
+from gans.evaluation.classifiers import fashion_mnist
+from gans.evaluation.classifiers.fashion_mnist import CLASS_NAMES, load_classifier, weights_sha256
+from gans.evaluation.coverage import COVERED_FRACTION, class_coverage, predict_classes
 from gans.data import load_images
 from gans.errors import GansError
 from gans.recipe import DataSection
@@ -107,7 +107,7 @@ def test_load_classifier_names_a_bad_weights_file_and_the_fix(tmp_path, monkeypa
     with pytest.raises(GansError) as error:
         load_classifier()
     message = str(error.value)
-    assert str(path) in message and "python -m gans.classifiers.train" in message
+    assert str(path) in message and "python -m gans.evaluation.classifiers.train" in message
     assert "\n" not in message
 
 

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from gans.data import GANDataModule, Images
 from gans.errors import GansError
-from gans.module import GANModule
+from gans.training.module import GANModule
 from gans.recipe import validate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,12 +96,12 @@ class RandomFeatures(nn.Module):
 
 def use_random_features(patch) -> None:
     """FIDTracker with RandomFeatures; `patch(obj, name, value)` is setattr or monkeypatch's."""
-    import gans.metrics
+    import gans.evaluation.fid
 
-    patch(gans.metrics, "resolve_inception_weights",
+    patch(gans.evaluation.fid, "resolve_inception_weights",
           lambda path=None: SimpleNamespace(sha256="random-features-for-tests", path=None))
-    patch(gans.metrics, "make_extractor", lambda weights: RandomFeatures())
-    patch(gans.metrics.FeaturesAsInput, "num_features", FEATURES)
+    patch(gans.evaluation.fid, "make_extractor", lambda weights: RandomFeatures())
+    patch(gans.evaluation.fid.FeaturesAsInput, "num_features", FEATURES)
 
 
 class SharedLatents(GANModule):
@@ -169,7 +169,7 @@ def train_once(recipe, module, datamodule, out: Path):
     """gans' own Trainer for `recipe` (its strategy choice included), plus the Recorder."""
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    from gans.train import build_trainer
+    from gans.training.run import build_trainer
 
     logger = TensorBoardLogger(save_dir=str(out), name=recipe.name, default_hp_metric=False)
     trainer = build_trainer(recipe, logger)
@@ -181,7 +181,7 @@ def train_once(recipe, module, datamodule, out: Path):
 
 def fid_of(trainer, module, recipe) -> dict:
     """FIDTracker.evaluate on `module`'s sampling generator, with what each rank held."""
-    from gans.metrics import FIDTracker
+    from gans.evaluation.fid import FIDTracker
 
     tracker = FIDTracker(recipe)
     tracker.setup(trainer, module, "fit")
@@ -374,7 +374,7 @@ def test_several_devices_choose_ddp_gan_unless_told(tmp_path, image_folder):
     from pytorch_lightning.strategies import DDPStrategy, SingleDeviceStrategy
 
     from conftest import tiny_recipe
-    from gans.train import GANDDPStrategy, build_trainer
+    from gans.training.run import GANDDPStrategy, build_trainer
 
     def strategy_for(**trainer):
         raw = tiny_recipe(tmp_path, image_folder)

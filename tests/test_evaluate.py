@@ -8,8 +8,8 @@ from PIL import Image
 
 from gans.cli import main
 from gans.data import load_images
-from gans.inception import make_extractor, resolve_inception_weights
-from gans.metrics import extract_features, feature_fid
+from gans.evaluation.inception import make_extractor, resolve_inception_weights
+from gans.evaluation.fid import extract_features, feature_fid
 from gans.recipe import DataSection
 
 

@@ -6,9 +6,9 @@ import yaml
 from PIL import Image
 
 from gans.cli import main
-from gans.export import read_exported
-from gans.provenance import read_info
-from gans.sampling import generate, load_generator
+from gans.sampling.export import read_exported
+from gans.sampling.provenance import read_info
+from gans.sampling.generate import generate, load_generator
 from conftest import random_images
 from test_stylegan_lite import stylegan_recipe
 

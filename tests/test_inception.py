@@ -168,7 +168,7 @@ def test_converted_features_match_torchscript_original(converted, torchscript):
 
 
 def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise(converted):
-    from gans.metrics import extract_features, feature_fid
+    from gans.evaluation.fid import extract_features, feature_fid
 
     _, weights = converted
     extractor = inception.make_extractor(weights)

@@ -5,8 +5,8 @@ import torch
 from PIL import Image
 
 from gans.cli import main
-from gans.provenance import read_info
-from gans.sampling import generate, interpolation_frames, load_generator, slerp
+from gans.sampling.provenance import read_info
+from gans.sampling.generate import generate, interpolation_frames, load_generator, slerp
 from test_stylegan_lite import small_generator
 
 
@@ -45,7 +45,7 @@ def test_stylegan_walk_is_linear_in_w_with_fixed_noise():
     # The middle frame is the synthesis of the mean of the two (truncated) w.
     ws = g.mapping(torch.cat([torch.randn(1, 16, generator=torch.Generator().manual_seed(s))
                               for s in (4, 9)]), 0.7)
-    from gans.sampling import seeded_noise
+    from gans.sampling.generate import seeded_noise
 
     with torch.no_grad(), seeded_noise(4, torch.device("cpu")):
         middle = g.synthesis(g.broadcast(torch.lerp(ws[:1], ws[1:], 0.5)))

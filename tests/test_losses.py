@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from gans import losses
+from gans.objectives import losses
 from gans.registry import LOSSES
 
 REAL = torch.tensor([2.0, -1.0])

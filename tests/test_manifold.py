@@ -1,4 +1,4 @@
-"""gans.manifold against a plain brute-force reference (full scipy distance matrix, explicit loops)."""
+"""gans.evaluation.manifold against a plain brute-force reference (full scipy distance matrix, explicit loops)."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import torch
 from scipy.spatial.distance import cdist
 
 from gans.errors import GansError
-from gans.manifold import density_coverage, precision_recall
+from gans.evaluation.manifold import density_coverage, precision_recall
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ import yaml
 from conftest import tiny_recipe
 from gans.cli import main
 from gans.data import Images
-from gans.inception import make_extractor, resolve_inception_weights
-from gans.metrics import real_features
+from gans.evaluation.inception import make_extractor, resolve_inception_weights
+from gans.evaluation.fid import real_features
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_real_features_are_cached_and_keyed_by_content(extractor, monkeypatch):
     first, entry = real_features(data, key_for(data), extractor, batch_size=6)
     assert entry.exists() and first.shape == (12, 2048)
 
-    monkeypatch.setattr("gans.metrics.extract_features",
+    monkeypatch.setattr("gans.evaluation.fid.extract_features",
                         lambda *a, **k: pytest.fail("cache not used"))
     again, same_entry = real_features(data, key_for(data), extractor, 6)
     assert same_entry == entry and torch.equal(again, first)

@@ -5,7 +5,7 @@ import torch
 
 from conftest import tiny_recipe
 from gans.data import GANDataModule
-from gans.module import GANModule, ramped_ema
+from gans.training.module import GANModule, ramped_ema
 from gans.recipe import validate
 
 

@@ -6,7 +6,7 @@ import yaml
 
 from conftest import tiny_recipe
 from gans.cli import main
-from gans.module import GANModule
+from gans.training.module import GANModule
 
 
 def poison_discriminator_loss(monkeypatch, at_d_steps):

@@ -14,8 +14,8 @@ from conftest import tiny_recipe
 from gans.cli import main
 from gans.data import Images
 from gans.errors import GansError
-from gans.inception import at_precision, make_extractor, resolve_inception_weights
-from gans.metrics import Protocol, extract_features, real_key
+from gans.evaluation.inception import at_precision, make_extractor, resolve_inception_weights
+from gans.evaluation.fid import Protocol, extract_features, real_key
 from gans.recipe import DataSection, validate
 
 
@@ -154,8 +154,8 @@ def test_explicit_precision_is_kept_whatever_the_cpu():
 def test_compiled_extractor_pads_a_short_batch_into_one_graph():
     from torch._dynamo.utils import counters
 
-    from gans.inception import compiled
-    from gans.metrics import extract_features
+    from gans.evaluation.inception import compiled
+    from gans.evaluation.fid import extract_features
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
@@ -192,8 +192,8 @@ def test_inception_compile_reaches_fid_tracking_and_eval(tmp_path, image_folder,
         compiled_for.append(extractor)
         return extractor
 
-    monkeypatch.setattr("gans.metrics.compiled", spy)
-    monkeypatch.setattr("gans.evaluate.compiled", spy)
+    monkeypatch.setattr("gans.evaluation.fid.compiled", spy)
+    monkeypatch.setattr("gans.evaluation.evaluate.compiled", spy)
     train_cli(tmp_path, image_folder, "metrics.fid_every=1", "metrics.fid_num_fake=10",
               "metrics.fid_num_real=20", "metrics.fid_batch_size=10")
     assert compiled_for == []

@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from gans.cli import main
-from gans.provenance import read_info, recipe_sha256
-from gans.sampling import latents, load_generator
+from gans.sampling.provenance import read_info, recipe_sha256
+from gans.sampling.generate import latents, load_generator
 
 
 def sha256(path):
@@ -42,7 +42,7 @@ def test_sample_grids_and_single_images_carry_their_provenance(trained_run, tmp_
 def test_the_pixels_are_those_torchvision_writes(trained_run, tmp_path):
     from torchvision.utils import save_image
 
-    from gans.sampling import generate
+    from gans.sampling.generate import generate
 
     ckpt = trained_run / "checkpoints" / "last.ckpt"
     assert main(["sample", str(ckpt), "--num", "6", "--nrow", "3", "--out",
@@ -138,7 +138,7 @@ def test_card_of_a_bad_file_is_a_one_line_error(tmp_path, capsys):
 
 @pytest.mark.parametrize("value", ["é ünïcode", "plain"])
 def test_non_latin1_values_round_trip(tmp_path, value):
-    from gans.provenance import make_info, save_image
+    from gans.sampling.provenance import make_info, save_image
 
     save_image(torch.rand(1, 3, 4, 4), tmp_path / "x.png", make_info("grid", note=value + " ✓"))
     assert read_info(tmp_path / "x.png")["note"] == value + " ✓"
@@ -147,7 +147,7 @@ def test_non_latin1_values_round_trip(tmp_path, value):
 def test_text_chunks_added_to_a_png_made_elsewhere(tmp_path):
     import io
 
-    from gans.provenance import add_text_chunks, make_info
+    from gans.sampling.provenance import add_text_chunks, make_info
 
     buffer = io.BytesIO()
     Image.new("RGB", (5, 3), (10, 20, 30)).save(buffer, format="png")

@@ -79,7 +79,7 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, image_folder):
 
 KILL_AT_STEP = """
 import os, signal, sys
-from gans.module import GANModule
+from gans.training.module import GANModule
 
 original = GANModule.on_train_batch_end
 

@@ -25,20 +25,20 @@ from typing import Optional
 import torch
 from tqdm.auto import tqdm
 
-from gans import manifold
-from gans.coverage import class_coverage
+from gans.evaluation import manifold
+from gans.evaluation.coverage import class_coverage
 from gans.data import Images, class_names, load_images
 from gans.errors import GansError
 from gans.files import atomic_write
-from gans.inception import EXTRACTOR_NAME, PRECISIONS, at_precision, compiled, make_extractor, \
+from gans.evaluation.inception import EXTRACTOR_NAME, PRECISIONS, at_precision, compiled, make_extractor, \
     resolve_inception_weights, to_uint8_rgb
-from gans.metrics import RESIZE, FeaturesAsInput, feature_fid, features_of, real_features, \
+from gans.evaluation.fid import RESIZE, FeaturesAsInput, feature_fid, features_of, real_features, \
     real_key, subset
 from gans.recipe import DataSection
-from gans.sampling import latents, load_generator
+from gans.sampling.generate import latents, load_generator
 
 METRICS = ("fid", "kid", "pr", "dc", "coverage", "intra_fid")
-CLASSIFIERS = {"fashion-mnist": "gans.classifiers.fashion_mnist"}
+CLASSIFIERS = {"fashion-mnist": "gans.evaluation.classifiers.fashion_mnist"}
 KID_SUBSET_SIZE = 1000
 KID_SUBSETS = 100
 

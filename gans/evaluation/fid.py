@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from gans.cache import cache_dir
 from gans.data import Images, load_images
 from gans.files import atomic_write
-from gans.inception import EXTRACTOR_NAME, InceptionWeights, at_precision, compiled, \
+from gans.evaluation.inception import EXTRACTOR_NAME, InceptionWeights, at_precision, compiled, \
     is_compiled, make_extractor, resolve_inception_weights, to_uint8_rgb
 
 NUM_FEATURES = 2048

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from gans import losses
-from gans.augment import Augment
+from gans.objectives import losses
+from gans.objectives.augment import Augment
 from gans.data import class_names
 from gans.errors import GansError
 from gans.recipe import Recipe, validate
@@ -430,7 +430,7 @@ class GANModule(pl.LightningModule):
             return
         from torchvision.utils import make_grid
 
-        from gans.provenance import make_info, save_image
+        from gans.sampling.provenance import make_info, save_image
 
         labels = None if self.fixed_labels is None else self.fixed_labels.to(self.device)
         images = self.generate(self.fixed_z.to(self.device), labels=labels).float().cpu()

@@ -1,6 +1,6 @@
 """Class coverage: which classes a generator produces, and how far that is from the real mix.
 
-A pretrained classifier (e.g. gans.classifiers.fashion_mnist) labels the generated images;
+A pretrained classifier (e.g. gans.evaluation.classifiers.fashion_mnist) labels the generated images;
 `class_coverage` compares those labels with the real labels. Two failure modes show up here that
 FID blurs together: mode collapse (classes missing, `classes_covered` drops) and class bias (every
 class present, but in the wrong proportions, `kl_real_generated` grows).

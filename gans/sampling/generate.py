@@ -63,10 +63,10 @@ def load_generator(path: Path, use_ema: bool = True,
                    trust: bool = False) -> tuple[nn.Module, Recipe, str]:
     """(generator in eval mode, its recipe, which weights: 'ema' or 'raw'); `path` is a .ckpt
     or a generator exported by `gans export` (.safetensors)."""
-    from gans.module import build_networks
+    from gans.training.module import build_networks
 
     if Path(path).suffix.lower() == ".safetensors":
-        from gans.export import load_exported
+        from gans.sampling.export import load_exported
 
         return load_exported(Path(path), use_ema=use_ema)
     ckpt = read_checkpoint(path, trust=trust)
@@ -275,7 +275,7 @@ def write_animation(images: torch.Tensor, out: str, fps: float, frames: int,
                     provenance: Optional[dict] = None) -> Path:
     """An interpolation as .gif (Pillow), .mp4 (PyAV, where installed) or .png (a grid with
     one row per pair of seeds)."""
-    from gans.provenance import make_info, save_image, to_pil
+    from gans.sampling.provenance import make_info, save_image, to_pil
 
     target = Path(out)
     suffix = target.suffix.lower()
@@ -352,7 +352,7 @@ def write_samples(images: torch.Tensor, out: str, nrow: Optional[int] = None,
                   seed=0, provenance: Optional[dict] = None, kind: str = "grid") -> list[Path]:
     """A grid at `out`, or one PNG per image when `out` ends with a slash or is a folder; each
     file carries `provenance` (make_info's arguments) as text chunks."""
-    from gans.provenance import make_info, save_image
+    from gans.sampling.provenance import make_info, save_image
 
     target = Path(out)
     as_folder = out.endswith(("/", os.sep)) or target.is_dir()

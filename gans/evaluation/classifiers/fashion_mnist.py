@@ -1,13 +1,13 @@
 """A small CNN that labels Fashion-MNIST images, shipped with its trained weights.
 
-`gans eval` uses it to see which classes a generator produces (gans.coverage). It takes generator
+`gans eval` uses it to see which classes a generator produces (gans.evaluation.coverage). It takes generator
 output as is: images in [-1, 1], shape (N, 1 or 3, H, W) at any resolution. Colour is averaged to
 one channel and the image is resized to 28x28 (bilinear, antialiased when shrinking) before the
 network sees it, so 32x32 and 64x64 samples need no preparation. uint8 images (0..255, as
 gans.data loads them) are accepted too and scaled to [-1, 1] first.
 
 The weights next to this file (fashion_mnist.pt, a plain state_dict) come from
-`python -m gans.classifiers.train`; fashion_mnist.json beside them records the test accuracy,
+`python -m gans.evaluation.classifiers.train`; fashion_mnist.json beside them records the test accuracy,
 epochs, seed and command that produced them.
 """
 
@@ -27,7 +27,7 @@ CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 INPUT_SIZE = 28
 WEIGHTS_PATH = Path(__file__).with_name("fashion_mnist.pt")
-REBUILD = "python -m gans.classifiers.train"
+REBUILD = "python -m gans.evaluation.classifiers.train"
 
 
 def to_classifier_input(images: torch.Tensor) -> torch.Tensor:

@@ -21,8 +21,8 @@ def export_generator(checkpoint: Path, out: Path, use_ema: bool = True,
     from safetensors.torch import save
 
     from gans import __version__
-    from gans.provenance import file_sha256
-    from gans.sampling import load_generator, read_checkpoint
+    from gans.sampling.provenance import file_sha256
+    from gans.sampling.generate import load_generator, read_checkpoint
 
     out = Path(out)
     if out.suffix.lower() != ".safetensors":
@@ -74,7 +74,7 @@ def _metadata(data: bytes) -> dict:
 
 def load_exported(path: Path, use_ema: bool = True) -> tuple[nn.Module, object, str]:
     """(generator in eval mode, its recipe, 'ema' or 'raw'), as load_generator returns them."""
-    from gans.module import build_networks
+    from gans.training.module import build_networks
     from gans.recipe import validate
 
     state, metadata = read_exported(path)
@@ -100,7 +100,7 @@ def load_exported(path: Path, use_ema: bool = True) -> tuple[nn.Module, object, 
 def source_sha256(path: Path) -> str:
     """The checkpoint hash images are labelled with: for an exported generator, that of the
     checkpoint it came from, so images from both carry the same one."""
-    from gans.provenance import file_sha256
+    from gans.sampling.provenance import file_sha256
 
     if Path(path).suffix.lower() == ".safetensors":
         return read_exported(path)[1].get("checkpoint_sha256", "unknown")

@@ -155,9 +155,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 def model_card(checkpoint: Path, trust: bool = False) -> str:
     """A Markdown model card: everything comes from the checkpoint and, where it lies beside
     it, the run directory's TensorBoard log; what neither holds is written as unknown."""
-    from gans.module import build_networks
+    from gans.training.module import build_networks
     from gans.recipe import dump, validate
-    from gans.sampling import read_checkpoint
+    from gans.sampling.generate import read_checkpoint
 
     checkpoint = Path(checkpoint)
     ckpt = read_checkpoint(checkpoint, trust=trust)

@@ -1,6 +1,6 @@
-"""Train the Fashion-MNIST classifier that gans.coverage uses, and write its weights.
+"""Train the Fashion-MNIST classifier that gans.evaluation.coverage uses, and write its weights.
 
-    python -m gans.classifiers.train [--epochs E] [--out PATH] [--seed S] [--threads T]
+    python -m gans.evaluation.classifiers.train [--epochs E] [--out PATH] [--seed S] [--threads T]
 
 Plain PyTorch on the CPU: 12 epochs take about 3.5 minutes on one core (--threads 1, which is
 also the fastest choice while other jobs load the machine). The same seed and thread count give
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gans.classifiers.fashion_mnist import (CLASS_NAMES, WEIGHTS_PATH, FashionMNISTClassifier,
+from gans.evaluation.classifiers.fashion_mnist import (CLASS_NAMES, WEIGHTS_PATH, FashionMNISTClassifier,
                                             to_classifier_input, weights_sha256)
 from gans.data import load_images, to_resolution
 from gans.recipe import DataSection
@@ -123,7 +123,7 @@ def save_state(state: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="python -m gans.classifiers.train",
+    parser = argparse.ArgumentParser(prog="python -m gans.evaluation.classifiers.train",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH,
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         "test_images": 10000,
         "epochs": args.epochs,
         "seed": args.seed,
-        "command": shlex.join(["python", "-m", "gans.classifiers.train", *argv]),
+        "command": shlex.join(["python", "-m", "gans.evaluation.classifiers.train", *argv]),
         "train_seconds": round(seconds, 1),
         "threads": torch.get_num_threads(),
         "weights_sha256": weights_sha256(out),

@@ -34,8 +34,8 @@ from gans.data import GANDataModule
 from gans.errors import GansError
 from gans.hardware import resolve_precision
 from gans.files import atomic_write, ensure_writable_folder, remove_stale_temps
-from gans.module import GANModule, TrainingDiverged
-from gans.progress import GeneratorStepsBar
+from gans.training.module import GANModule, TrainingDiverged
+from gans.training.progress import GeneratorStepsBar
 from gans.recipe import Recipe, dump
 
 
@@ -157,7 +157,7 @@ def build_trainer(recipe: Recipe, logger: TensorBoardLogger) -> pl.Trainer:
     if recipe.trainer.get("enable_progress_bar", True):
         callbacks.append(GeneratorStepsBar(refresh_rate=train.log_every))
     if recipe.metrics.fid_every:
-        from gans.metrics import FIDTracker
+        from gans.evaluation.fid import FIDTracker
 
         callbacks.append(FIDTracker(recipe))
         callbacks.append(ModelCheckpoint(filename="best", monitor="fid",

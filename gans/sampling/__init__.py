@@ -1,0 +1,2 @@
+"""Sampling: checkpoints (read weights-only), latents, grids, truncation, style mixing,
+interpolation, export and provenance. Knows no Lightning module."""
