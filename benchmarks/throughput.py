@@ -40,9 +40,11 @@ from torch.optim.swa_utils import AveragedModel
 from torch.utils.flop_counter import FlopCounterMode
 
 from gans.objectives import losses
-from gans.data import GANDataModule, Images
+from gans.data import Images
+from gans.training.datamodule import GANDataModule
 from gans.hardware import cpu_fields, cpu_flags
-from gans.training.module import GANModule, build_networks, ramped_ema
+from gans.models.build import build_networks
+from gans.training.module import GANModule, ramped_ema
 from gans.recipe import validate
 
 OPTIONS = {"bf16", "cl", "compile", "fused", "foreach", "loop", "guard"}
@@ -130,7 +132,7 @@ class ReferenceLoop:
 
     def step(self, pixels: torch.Tensor) -> None:
         loss_cfg = self.recipe.loss
-        r1 = loss_cfg.r1_gamma > 0 and self.d_steps % loss_cfg.r1_every == 0
+        r1 = loss_cfg["r1_gamma"] > 0 and self.d_steps % loss_cfg["r1_every"] == 0
         self.d_steps += 1
         with self.autocast():
             real = pixels.float() / 127.5 - 1
@@ -141,8 +143,8 @@ class ReferenceLoop:
                 real_logits = self.d(real)
                 d_loss = losses.non_saturating_d(real_logits, self.d(fake.detach()))
                 if r1:
-                    d_loss = d_loss + (0.5 * loss_cfg.r1_gamma * loss_cfg.r1_every) * \
-                        losses.r1_penalty(real, real_logits)
+                    d_loss = d_loss + (0.5 * loss_cfg["r1_gamma"] * loss_cfg["r1_every"]) * \
+                        losses.zero_centred_penalty(real, real_logits)
             self.update(d_loss, self.opt_d, self.d)
             self.d.requires_grad_(False)
             self.update(losses.non_saturating_g(self.d(fake)), self.opt_g, self.g)

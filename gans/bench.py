@@ -604,7 +604,7 @@ def describe_plan(suite: Suite, runs: list, out: Path) -> str:
             if key is not None:
                 shown = f"done under other settings ({key}): a real run stops here"
         lines.append(f"  {run.label:<{width}}  {describe_budget(run)}; "
-                     f"{run.recipe.loss.name} loss, G {run.recipe.model.generator['name']}, "
+                     f"{run.recipe.loss['name']} loss, G {run.recipe.model.generator['name']}, "
                      f"D {run.recipe.model.discriminator['name']}; {shown}")
     return "\n".join(lines)
 

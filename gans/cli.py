@@ -57,7 +57,7 @@ def _recipe(args) -> int:
     if args.list:
         for title, table in (("generators", registry.GENERATORS),
                              ("discriminators", registry.DISCRIMINATORS),
-                             ("losses", registry.LOSSES), ("datasets", registry.DATASETS)):
+                             ("objectives (loss.name)", registry.OBJECTIVES), ("datasets", registry.DATASETS)):
             print(f"{title}: {', '.join(table.names())}")
         return 0
     if not args.recipe:

@@ -1,4 +1,5 @@
-"""Datasets decoded once into uint8 tensors in memory, and the DataModule that batches them.
+"""Datasets decoded once into uint8 tensors in memory (the DataModule that batches them for
+training is gans/training/datamodule.py).
 
 Every source returns `Images(pixels uint8 (N, C, H, W), labels or None, description)` at the
 recipe's resolution and channel count; training normalises to [-1, 1] in the step, so the data
@@ -13,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from torchvision.transforms.v2 import functional as TF
 
 from gans.cache import cache_dir
@@ -271,84 +270,3 @@ def _to_rgb(img):
         background = Image.new("RGBA", img.size, BACKGROUND + (255,))
         return Image.alpha_composite(background, img.convert("RGBA")).convert("RGB")
     return img.convert("RGB")
-
-
-# ----------------------------------------------------------------------------- DataModule
-
-
-class ResumableSampler(DistributedSampler):
-    """DistributedSampler's order in any number of processes: every epoch a permutation seeded
-    by seed + epoch, of which each rank takes its 1/N share. `start_at(batches)` makes the next
-    pass begin that many batches into the epoch, so a resumed run sees the data in the order
-    the uninterrupted run would have."""
-
-    def __init__(self, size: int, batch_size: int, num_replicas: int, rank: int, seed: int):
-        super().__init__(range(size), num_replicas=num_replicas, rank=rank, shuffle=True,
-                         seed=seed)
-        self.batch_size = batch_size
-        self.skip = 0
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return self.num_samples // self.batch_size  # the loader drops the last partial batch
-
-    def start_at(self, batches: int) -> None:
-        self.skip = batches * self.batch_size
-
-    def __iter__(self):
-        indices = list(super().__iter__())[self.skip:]
-        self.skip = 0  # only the first pass after a resume is partial
-        return iter(indices)
-
-
-class GANDataModule(pl.LightningDataModule):
-    """Shuffled uint8 batches of the training images; the step normalises them.
-
-    Each of N processes draws `batch_size` images a step from its own 1/N of the data, in an
-    order fixed by the recipe seed and the epoch (`ResumableSampler`). A resumed run starts
-    part way into its epoch, where the checkpoint was written: `batches_done` is the number of
-    batches trained before, read from the restored step counter.
-    """
-
-    def __init__(self, data, batch_size: int, seed: int = 0, n_critic: int = 1):
-        super().__init__()
-        self.data = data
-        self.batch_size = batch_size
-        self.seed = seed
-        self.n_critic = n_critic
-        self.images: Optional[Images] = None
-
-    def setup(self, stage: Optional[str] = None) -> None:
-        if self.images is None:
-            self.images = load_images(self.data)
-        if self.data.conditional and self.images.labels is None:
-            raise GansError(f"data.conditional needs labels, and {self.images.description} has "
-                            "none; set data.conditional: false")
-        # Inside Trainer.fit the world size is known: every rank needs a whole batch of its shard.
-        world = self.trainer.world_size if self.trainer is not None else 1
-        if len(self.images.pixels) < self.batch_size * world:
-            needed = (f"train.batch_size={self.batch_size}" if world == 1 else
-                      f"train.batch_size={self.batch_size} x {world} processes")
-            raise GansError(f"{self.images.description} has {len(self.images.pixels)} images, "
-                            f"fewer than {needed}; lower train.batch_size or add images")
-
-    def batches_done(self) -> int:
-        """Batches trained so far: one per discriminator update, and Lightning's global step
-        counts both networks' updates (`GANModule.d_step`). Restored before the loader is made."""
-        if self.trainer is None:
-            return 0
-        step = self.trainer.global_step
-        return step - step // (self.n_critic + 1)
-
-    def train_dataloader(self) -> DataLoader:
-        trainer = self.trainer
-        sampler = ResumableSampler(len(self.images.pixels), self.batch_size,
-                                   num_replicas=trainer.world_size if trainer else 1,
-                                   rank=trainer.global_rank if trainer else 0, seed=self.seed)
-        sampler.start_at(self.batches_done() % sampler.batches_per_epoch)
-        tensors = (self.images.pixels,)
-        if self.data.conditional:
-            tensors += (torch.as_tensor(self.images.labels, dtype=torch.long),)
-        return DataLoader(TensorDataset(*tensors), batch_size=self.batch_size,
-                          sampler=sampler, drop_last=True, num_workers=self.data.num_workers,
-                          persistent_workers=self.data.num_workers > 0)

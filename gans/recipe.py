@@ -29,16 +29,6 @@ class ModelSection:
 
 
 @dataclass
-class LossSection:
-    name: str = "non-saturating"
-    r1_gamma: float = 0.0  # weight of the R1 penalty on real images; 0 turns it off
-    r1_every: int = 1  # lazy R1: every k-th discriminator step, scaled by k
-    pl_weight: float = 0.0  # path-length regularization of G (needs mapping/synthesis); 0 = off
-    pl_every: int = 4  # lazy path length: every k-th generator step, scaled by k
-    gp_weight: float = 10.0  # gradient-penalty weight, used by losses that ask for one (wgan-gp)
-
-
-@dataclass
 class OptimizerSection:
     lr: float = 2e-4
     betas: list = field(default_factory=lambda: [0.5, 0.999])
@@ -106,7 +96,9 @@ class Recipe:
     name: str = "run"
     seed: int = 0
     model: ModelSection = field(default_factory=ModelSection)
-    loss: LossSection = field(default_factory=LossSection)
+    # The objective (gans/objectives/): `name` plus that objective's own keys, checked against
+    # its constructor like model.generator; the resolved recipe lists every key's value.
+    loss: dict = field(default_factory=lambda: {"name": "non-saturating"})
     optim: OptimSection = field(default_factory=OptimSection)
     data: DataSection = field(default_factory=DataSection)
     augment: AugmentSection = field(default_factory=AugmentSection)
@@ -137,9 +129,9 @@ INCEPTION_PRECISIONS = ("fp32", "bf16")
 POSITIVE_INTS = {
     "train.steps", "train.batch_size", "train.n_critic", "train.checkpoint_every",
     "train.sample_every", "train.sample_grid", "train.log_every", "data.resolution",
-    "metrics.fid_batch_size", "loss.r1_every", "loss.pl_every", "augment.ada_interval",
+    "metrics.fid_batch_size", "augment.ada_interval",
 }
-NON_NEGATIVE = {"train.nan_retries", "loss.r1_gamma", "loss.gp_weight", "loss.pl_weight", "metrics.fid_every", "data.num_workers",
+NON_NEGATIVE = {"train.nan_retries", "metrics.fid_every", "data.num_workers",
                 "optim.generator.weight_decay", "optim.discriminator.weight_decay"}
 
 
@@ -440,7 +432,7 @@ def _check_ranges(recipe: Recipe, source: str) -> None:
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict) and k not in ("trainer", "model"):
+        if isinstance(v, dict) and k not in ("trainer", "model", "loss"):
             out.update(_flatten(v, f"{prefix}{k}."))
         else:
             out[prefix + k] = v
@@ -450,6 +442,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 def _check_names(recipe: Recipe, source: str) -> None:
     from gans import registry
 
+    classes: dict = {}
     for net, reg in (("generator", registry.GENERATORS), ("discriminator", registry.DISCRIMINATORS)):
         spec = dict(getattr(recipe.model, net))
         key = f"model.{net}"
@@ -459,21 +452,58 @@ def _check_names(recipe: Recipe, source: str) -> None:
                             f"known: {', '.join(reg.names())} (or a dotted path to a class)")
         cls = reg.get(name, where=f"{source}: key '{key}.name'")
         _check_kwargs(cls, spec, key, source)
-        if net == "generator" and recipe.loss.pl_weight > 0 and not (
-                hasattr(cls, "mapping") and hasattr(cls, "synthesis")):
-            raise GansError(f"{source}: key 'loss.pl_weight' needs a generator with a mapping "
-                            f"network (mapping/synthesis, e.g. stylegan-lite), and {name!r} has "
-                            "none; set loss.pl_weight: 0")
-    from gans.objectives.losses import AdversarialLoss
+        getattr(recipe.model, net).update(spec)  # numbers that YAML read as strings, as numbers
+        classes[net] = cls
+    _check_objective(recipe, classes, source)
+    # A dotted path can name any object; a data source must at least be callable.
+    if not callable(registry.DATASETS.get(recipe.data.name, where=f"{source}: key 'data.name'")):
+        raise GansError(f"{source}: key 'data.name' names {recipe.data.name!r}, which is not a "
+                        f"function; known: {', '.join(registry.DATASETS.names())}")
 
-    # A dotted path can name any object; these two are used as a loss and as a data source.
-    for key, table, name, fits, what in (
-            ("loss.name", registry.LOSSES, recipe.loss.name,
-             lambda obj: isinstance(obj, AdversarialLoss), "a gans.objectives.losses.AdversarialLoss"),
-            ("data.name", registry.DATASETS, recipe.data.name, callable, "a function")):
-        if not fits(table.get(name, where=f"{source}: key '{key}'")):
-            raise GansError(f"{source}: key '{key}' names {name!r}, which is not {what}; "
-                            f"known: {', '.join(table.names())}")
+
+def _check_objective(recipe: Recipe, classes: dict, source: str) -> None:
+    """`loss.name` and its keys against the objective's constructor; the objective's needs
+    against the models' interface; then every key the objective takes is filled in, so the
+    resolved recipe says what ran."""
+    from gans import registry
+    from gans.models.base import describe, missing
+    from gans.objectives.base import Objective
+    from gans.objectives.base import ObjectiveKeyError
+
+    spec = dict(recipe.loss)
+    name = spec.pop("name", "non-saturating")
+    if not isinstance(name, str):
+        raise GansError(f"{source}: key 'loss.name' must be a string naming an objective; "
+                        f"known: {', '.join(registry.OBJECTIVES.names())}")
+    cls = registry.OBJECTIVES.get(name, where=f"{source}: key 'loss.name'")
+    if not (isinstance(cls, type) and issubclass(cls, Objective)):
+        raise GansError(f"{source}: key 'loss.name' names {name!r}, which is not a gans "
+                        "objective (a subclass of gans.objectives.base.Objective); known: "
+                        f"{', '.join(registry.OBJECTIVES.names())}")
+    _check_kwargs(cls, spec, "loss", source)
+    try:
+        objective = cls(**spec)
+    except ObjectiveKeyError as exc:
+        raise GansError(f"{source}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise GansError(f"{source}: section 'loss' cannot build objective {name!r} "
+                        f"({_first_line(exc)}); check its keys") from None
+    for net, protocol in objective.requires.items():
+        lacking = missing(classes[net], protocol)
+        if lacking:
+            raise GansError(f"{source}: the objective ({objective.describe()}) needs "
+                            f"{describe(protocol)} as model.{net}, and "
+                            f"{recipe.model.__dict__[net].get('name')!r} has no "
+                            f"{', '.join(lacking)}; change model.{net} or the loss keys")
+    defaults = {n: p.default for n, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty
+                and isinstance(p.default, (int, float, bool, str))}
+    recipe.loss = {"name": name, **defaults, **spec}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else exc.__class__.__name__
 
 
 def _check_kwargs(cls, kwargs: dict, key: str, source: str) -> None:
@@ -499,6 +529,14 @@ def _check_kwargs(cls, kwargs: dict, key: str, source: str) -> None:
                             f"allowed for {getattr(cls, '__name__', cls)}: name, "
                             f"{', '.join(allowed)}")
         expected = type(params[name].default)
+        if expected is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+            try:
+                value = kwargs[name] = float(value)
+            except ValueError:
+                pass
+        if expected is float and _is_a(value, float) and not math.isfinite(value):
+            raise GansError(f"{source}: key '{key}.{name}' must be a finite number, "
+                            f"got {_shown(value)}")
         if expected in (int, float, bool, str) and not _is_a(value, expected):
             raise GansError(f"{source}: key '{key}.{name}' must be {_type_label(expected)}, "
                             f"got {_type_name(value)} {_shown(value)}")

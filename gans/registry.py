@@ -38,7 +38,7 @@ class Registry:
         if "." in name:
             return _import_dotted(name, prefix, self.kind)
         raise GansError(f"{prefix}unknown {self.kind} {name!r}; known: {', '.join(self.names())}"
-                        f"{' (or a dotted path to your own class)' if self.kind != 'loss' else ''}")
+                        " (or a dotted path to your own class)")
 
 
 def _import_dotted(path: str, prefix: str, kind: str) -> Any:
@@ -62,12 +62,13 @@ def _import_dotted(path: str, prefix: str, kind: str) -> Any:
 
 GENERATORS = Registry("generator")
 DISCRIMINATORS = Registry("discriminator")
-LOSSES = Registry("loss")
+OBJECTIVES = Registry("objective")
 DATASETS = Registry("dataset")
 
 
 def _import_builtins() -> None:
     # Registration happens on import; importing here keeps `registry` free of import cycles.
     import gans.data  # noqa: F401
-    import gans.objectives.losses  # noqa: F401
+    import gans.objectives.classic  # noqa: F401
+    import gans.objectives.rpgan  # noqa: F401
     import gans.models  # noqa: F401

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from gans import data as gdata
-from gans.data import GANDataModule, load_images
+from gans.data import load_images
+from gans.training.datamodule import GANDataModule
 from gans.errors import GansError
 from gans.recipe import DataSection
 

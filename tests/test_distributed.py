@@ -33,7 +33,8 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from gans.data import GANDataModule, Images
+from gans.data import Images
+from gans.training.datamodule import GANDataModule
 from gans.errors import GansError
 from gans.training.module import GANModule
 from gans.recipe import validate

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gans.objectives import losses
-from gans.registry import LOSSES
+from gans.registry import OBJECTIVES
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])
@@ -39,17 +39,18 @@ def test_least_squares_by_hand():
     assert losses.least_squares_g(FAKE).item() == pytest.approx(4.0625)
 
 
-def test_registered_pairs():
-    assert LOSSES.get("wgan-gp").gradient_penalty
-    assert not LOSSES.get("hinge").gradient_penalty
-    assert LOSSES.get("non-saturating").generator is losses.non_saturating_g
+def test_registered_objectives_pair_their_losses():
+    assert [p.name for p in OBJECTIVES.get("wgan-gp")().phases] == ["Dmain", "Dgp", "Gmain"]
+    assert [p.name for p in OBJECTIVES.get("hinge")().phases] == ["Dmain", "Gmain"]
+    assert OBJECTIVES.get("non-saturating").g_loss is losses.non_saturating_g
+    assert OBJECTIVES.get("least-squares").d_loss is losses.least_squares_d
 
 
 def test_r1_of_a_linear_discriminator_is_the_squared_weight_norm():
     w = torch.tensor([1.0, 2.0, -2.0, 0.5]).view(1, 4, 1, 1)
     x = torch.randn(5, 4, 1, 1, requires_grad=True)
     logits = (x * w).flatten(1).sum(1)
-    assert losses.r1_penalty(x, logits).item() == pytest.approx(1 + 4 + 4 + 0.25)
+    assert losses.zero_centred_penalty(x, logits).item() == pytest.approx(1 + 4 + 4 + 0.25)
 
 
 def test_gradient_penalty_of_a_linear_critic():

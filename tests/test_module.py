@@ -4,7 +4,7 @@ import pytorch_lightning as pl
 import torch
 
 from conftest import tiny_recipe
-from gans.data import GANDataModule
+from gans.training.datamodule import GANDataModule
 from gans.training.module import GANModule, ramped_ema
 from gans.recipe import validate
 

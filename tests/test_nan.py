@@ -6,22 +6,22 @@ import yaml
 
 from conftest import tiny_recipe
 from gans.cli import main
-from gans.training.module import GANModule
+from gans.objectives.classic import NonSaturating
 
 
 def poison_discriminator_loss(monkeypatch, at_d_steps):
     """NaN in the discriminator loss at the given D steps (each only once)."""
-    original = GANModule.discriminator_loss
+    original = NonSaturating.d_main
     pending = set(at_d_steps)
 
-    def poisoned(self, *args, **kwargs):
-        loss, real_logits, fake_logits = original(self, *args, **kwargs)
-        if self.d_step in pending:
-            pending.discard(self.d_step)
-            loss = loss * float("nan")
-        return loss, real_logits, fake_logits
+    def poisoned(self, ctx):
+        terms = original(self, ctx)
+        if ctx.module.d_step in pending:
+            pending.discard(ctx.module.d_step)
+            terms = {name: value * float("nan") for name, value in terms.items()}
+        return terms
 
-    monkeypatch.setattr(GANModule, "discriminator_loss", poisoned)
+    monkeypatch.setattr(NonSaturating, "d_main", poisoned)
 
 
 def write(tmp_path, image_folder, **train):

@@ -3,7 +3,7 @@ import pytest
 from gans.errors import GansError
 from gans.recipe import validate
 from gans.registry import GENERATORS, Registry
-from gans.training.module import build_networks
+from gans.models.build import build_networks
 
 
 def test_unknown_name_lists_known_names():

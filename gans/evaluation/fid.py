@@ -1,4 +1,4 @@
-"""Inception features, their cache for real images, and FID tracked during training.
+"""Inception features, their cache for real images, and FID from them.
 
 Every metric works on 2048-d Inception pool features. Real features are cached per
 (dataset, fingerprint of the decoded images, split, resolution, channels, extractor weights,
@@ -15,16 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from gans.cache import cache_dir
-from gans.data import Images, load_images
+from gans.data import Images
 from gans.files import atomic_write
-from gans.evaluation.inception import EXTRACTOR_NAME, InceptionWeights, at_precision, compiled, \
-    is_compiled, make_extractor, resolve_inception_weights, to_uint8_rgb
+from gans.evaluation.inception import EXTRACTOR_NAME, InceptionWeights, is_compiled, to_uint8_rgb
 
 NUM_FEATURES = 2048
 RESIZE = "bilinear to 299x299 as TensorFlow 1.x (torch-fidelity), inside the extractor"
@@ -128,67 +126,3 @@ def real_features(images: Images, key: dict, extractor: nn.Module, batch_size: i
                                      "(computed once, then cached)")
     atomic_write(entry, lambda f: torch.save({"key": key, "features": features}, f))
     return features, entry
-
-
-class FIDTracker(pl.Callback):
-    """Every `metrics.fid_every` generator steps: FID of the sampling generator, logged as `fid`.
-
-    A callback rather than part of the module, so the Inception network never enters the
-    checkpoints. Under several processes only rank 0 holds the real features and each rank
-    generates its share of fakes; torchmetrics sums the states over ranks in `compute`, which
-    then equals a one-process evaluation.
-    """
-
-    def __init__(self, recipe):
-        self.recipe = recipe
-        self.extractor: Optional[nn.Module] = None
-        self.fid = None
-        self.protocol: Optional[Protocol] = None
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        metrics, data = self.recipe.metrics, self.recipe.data
-        weights = resolve_inception_weights(metrics.inception_weights)
-        self.extractor = at_precision(make_extractor(weights),
-                                      metrics.inception_precision).to(pl_module.device)
-        if metrics.inception_compile:
-            self.extractor = compiled(self.extractor)
-        self.fid = feature_fid().to(pl_module.device)
-        images = load_images(data, split=metrics.fid_reference_split)
-        key = real_key(data, metrics.fid_reference_split, images, weights, metrics.fid_num_real,
-                       metrics.inception_precision)
-        if trainer.is_global_zero:
-            features, _ = real_features(images, key, self.extractor, metrics.fid_batch_size)
-            self.fid.update(features.to(pl_module.device), real=True)
-        self.protocol = Protocol(f"FID {EXTRACTOR_NAME}", weights.sha256, metrics.fid_num_fake,
-                                 key["num_real"], images.description, data.resolution,
-                                 precision=metrics.inception_precision)
-
-    def on_train_start(self, trainer, pl_module) -> None:
-        experiment = getattr(trainer.logger, "experiment", None)
-        if trainer.is_global_zero and hasattr(experiment, "add_text"):
-            experiment.add_text("fid/protocol", self.protocol.describe(), pl_module.g_step)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        n_critic = self.recipe.train.n_critic
-        every = self.recipe.metrics.fid_every
-        if trainer.global_step % (n_critic + 1) == 0 and pl_module.g_step % every == 0:
-            pl_module.record({"fid": self.evaluate(pl_module, trainer.world_size,
-                                                   trainer.global_rank)})
-
-    @torch.no_grad()
-    def evaluate(self, pl_module, world_size: int = 1, rank: int = 0) -> torch.Tensor:
-        """FID of `fid_num_fake` images from fixed latents, split across ranks."""
-        metrics = self.recipe.metrics
-        # The same latents at every evaluation: changes in FID then come from the generator.
-        z = torch.randn(metrics.fid_num_fake, pl_module.generator.latent_dim,
-                        generator=torch.Generator().manual_seed(self.recipe.seed + 1))
-        for chunk in z[rank::world_size].split(metrics.fid_batch_size):
-            images = pl_module.generate(chunk.to(pl_module.device))
-            features = features_of(self.extractor, to_uint8_rgb(images), metrics.fid_batch_size)
-            self.fid.update(features, real=False)
-        value = self.fid.compute()
-        self.fid.reset()  # fake states only: the metric keeps its real statistics
-        return value
-
-    def state_dict(self) -> dict:
-        return {"protocol": self.protocol.as_dict() if self.protocol else None}

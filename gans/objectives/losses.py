@@ -1,26 +1,13 @@
-"""Adversarial losses and regularizers as plain functions of discriminator outputs.
-
-Each registered loss is a pair: `discriminator(real_logits, fake_logits)` and
-`generator(fake_logits)`, plus whether it wants a gradient penalty (WGAN-GP).
-"""
+"""Adversarial losses and regularizers as plain functions of discriminator outputs and
+images; objectives (gans/objectives/) weigh them and schedule them into phases."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-from gans.registry import LOSSES
-
-
-@dataclass(frozen=True)
-class AdversarialLoss:
-    discriminator: Callable[[Tensor, Tensor], Tensor]
-    generator: Callable[[Tensor], Tensor]
-    gradient_penalty: bool = False
 
 
 def non_saturating_d(real: Tensor, fake: Tensor) -> Tensor:
@@ -52,16 +39,22 @@ def least_squares_g(fake: Tensor) -> Tensor:
     return 0.5 * ((fake - 1.0) ** 2).mean()
 
 
-LOSSES.register("non-saturating")(AdversarialLoss(non_saturating_d, non_saturating_g))
-LOSSES.register("hinge")(AdversarialLoss(hinge_d, critic_g))
-LOSSES.register("wgan-gp")(AdversarialLoss(wasserstein_d, critic_g, gradient_penalty=True))
-LOSSES.register("least-squares")(AdversarialLoss(least_squares_d, least_squares_g))
-
-
-def r1_penalty(real_images: Tensor, real_logits: Tensor) -> Tensor:
-    """Mescheder et al. 2018: E ||grad_x D(x)||^2 on real data (multiply by gamma / 2)."""
-    (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
+def zero_centred_penalty(images: Tensor, logits: Tensor) -> Tensor:
+    """E ||grad_x D(x)||^2 at the images D saw: R1 on real images (Mescheder et al. 2018), R2
+    on fakes (R3GAN uses both). Multiply by gamma / 2."""
+    (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def relativistic_d(real: Tensor, fake: Tensor) -> Tensor:
+    """RpGAN (Jolicoeur-Martineau 2018, as R3GAN pairs it): D wants each real scored above the
+    fake it is paired with."""
+    return F.softplus(fake - real).mean()
+
+
+def relativistic_g(real: Tensor, fake: Tensor) -> Tensor:
+    """RpGAN's generator side: each fake scored above its paired real."""
+    return F.softplus(real - fake).mean()
 
 
 def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor,

@@ -74,7 +74,7 @@ def _metadata(data: bytes) -> dict:
 
 def load_exported(path: Path, use_ema: bool = True) -> tuple[nn.Module, object, str]:
     """(generator in eval mode, its recipe, 'ema' or 'raw'), as load_generator returns them."""
-    from gans.training.module import build_networks
+    from gans.models.build import build_networks
     from gans.recipe import validate
 
     state, metadata = read_exported(path)

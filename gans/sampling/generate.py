@@ -63,7 +63,7 @@ def load_generator(path: Path, use_ema: bool = True,
                    trust: bool = False) -> tuple[nn.Module, Recipe, str]:
     """(generator in eval mode, its recipe, which weights: 'ema' or 'raw'); `path` is a .ckpt
     or a generator exported by `gans export` (.safetensors)."""
-    from gans.training.module import build_networks
+    from gans.models.build import build_networks
 
     if Path(path).suffix.lower() == ".safetensors":
         from gans.sampling.export import load_exported

@@ -155,7 +155,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 def model_card(checkpoint: Path, trust: bool = False) -> str:
     """A Markdown model card: everything comes from the checkpoint and, where it lies beside
     it, the run directory's TensorBoard log; what neither holds is written as unknown."""
-    from gans.training.module import build_networks
+    from gans.models.build import build_networks
+    from gans.objectives.base import build_objective
     from gans.recipe import dump, validate
     from gans.sampling.generate import read_checkpoint
 
@@ -187,10 +188,7 @@ def model_card(checkpoint: Path, trust: bool = False) -> str:
                                        else "the trained generator (no EMA)."),
              f"- Checkpoint: `{checkpoint.name}`, SHA-256 `{file_sha256(checkpoint)}`.",
              f"- Recipe SHA-256 (canonical JSON): `{recipe_sha256(recipe.to_dict())}`.",
-             f"- Loss: {recipe.loss.name}" + (f", R1 gamma {recipe.loss.r1_gamma} every "
-                                              f"{recipe.loss.r1_every}" if recipe.loss.r1_gamma
-                                              else "")
-             + (f", path length {recipe.loss.pl_weight}" if recipe.loss.pl_weight else "")
+             f"- Objective: {build_objective(recipe).describe()}"
              + (f"; augmentation {', '.join(recipe.augment.policy)}" if recipe.augment.policy
                 else "") + ".", "",
              "## Data", ""]

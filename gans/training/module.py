@@ -1,9 +1,11 @@
-"""GANModule: the adversarial training step as a LightningModule with manual optimization.
+"""GANModule: the LightningModule that runs an objective's phases (manual optimization).
 
 One batch is one discriminator update; every `train.n_critic`-th batch also updates the
-generator. Lightning's `global_step` counts optimizer steps of both networks, so
-`global_step = generator_steps * (n_critic + 1)` at every generator-step boundary; `g_step`
-reads the generator count from it, which makes it survive a resume with no state of its own.
+generator (the `Clock` says which, from Lightning's step counter, so the schedule survives a
+resume with no state of its own). The algorithm itself lives in the objective
+(gans/objectives/): for each network this step sums the terms of the objective's phases that
+are due, back-propagates the sum, checks it is finite and steps that network's optimizer.
+Sample grids, FID and checkpoints are callbacks (gans/training/callbacks.py).
 
 Under several processes (docs/distributed.md) every rank runs this same step on its own shard
 of the data and its own latents; the strategy averages each phase's gradients over ranks, so the
@@ -12,6 +14,7 @@ networks stay identical and the update equals one process with the whole global 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from pathlib import Path
@@ -22,23 +25,13 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from gans.objectives import losses
-from gans.objectives.augment import Augment
 from gans.data import class_names
 from gans.errors import GansError
-from gans.recipe import Recipe, validate
-from gans.registry import DISCRIMINATORS, GENERATORS, LOSSES
-
-
-def build_networks(recipe: Recipe) -> tuple[nn.Module, nn.Module]:
-    data = {"channels": recipe.data.channels, "resolution": recipe.data.resolution}
-    num_classes = len(class_names(recipe.data))
-    if num_classes:  # unconditional networks keep their signature, so plugged-in ones still build
-        data["num_classes"] = num_classes
-    g_spec, d_spec = dict(recipe.model.generator), dict(recipe.model.discriminator)
-    generator = GENERATORS.get(g_spec.pop("name"))(**data, **g_spec)
-    discriminator = DISCRIMINATORS.get(d_spec.pop("name"))(**data, **d_spec)
-    return generator, discriminator
+from gans.models.build import build_networks
+from gans.objectives.augment import Augment
+from gans.objectives.base import NETWORKS, Phase, StepContext, build_objective, due
+from gans.recipe import validate
+from gans.training.clock import Clock
 
 
 def ramped_ema(beta: float):
@@ -92,13 +85,12 @@ class GANModule(pl.LightningModule):
         if self.recipe.train.channels_last:  # before the EMA copy, so that it shares the layout
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
-        self.loss = LOSSES.get(self.recipe.loss.name)
+        self.objective = build_objective(self.recipe)
         augment = self.recipe.augment
         start_p = augment.p if augment.p is not None else (
             0.0 if augment.ada_target is not None else 1.0)
         self.augment = Augment(augment.policy, start_p, augment.ada_target,
                                augment.ada_interval, augment.ada_kimg)
-        self.register_buffer("pl_mean", torch.zeros(()))  # running mean of the path lengths
         self.automatic_optimization = False
         train = self.recipe.train
         self.g_ema: Optional[AveragedModel] = None
@@ -112,10 +104,6 @@ class GANModule(pl.LightningModule):
             # The EMA copy was made before, and stays eager: it runs only for samples and FID.
             self.generator.compile()
             self.discriminator.compile()
-        seeded = torch.Generator().manual_seed(self.recipe.seed)
-        self.register_buffer("fixed_z", torch.randn(train.sample_grid, self.generator.latent_dim,
-                                                    generator=seeded), persistent=False)
-        self.register_buffer("fixed_labels", self.grid_labels(train.sample_grid), persistent=False)
         self.noise: Optional[torch.Generator] = None  # this rank's latent stream; see latents()
         self._images_at_last_log = 0
         self._time_at_last_log: Optional[float] = None
@@ -123,21 +111,18 @@ class GANModule(pl.LightningModule):
     # ------------------------------------------------------------------ counters
 
     @property
+    def clock(self) -> Clock:
+        return Clock.of(self.recipe, self.trainer.world_size if self._trainer is not None else 1)
+
+    @property
     def g_step(self) -> int:
         """Generator updates done so far."""
-        return self.trainer.global_step // (self.recipe.train.n_critic + 1)
+        return self.clock.g_steps(self.trainer.global_step)
 
     @property
     def d_step(self) -> int:
         """Discriminator updates done so far (read at the start of a batch)."""
-        return self.trainer.global_step - self.g_step
-
-    @property
-    def images_seen(self) -> int:
-        """Real images shown to the discriminator, summed over all processes."""
-        return (self.trainer.global_step * self.recipe.train.n_critic
-                // (self.recipe.train.n_critic + 1)) * self.recipe.train.batch_size * \
-            self.trainer.world_size
+        return self.clock.d_steps(self.trainer.global_step)
 
     @property
     def sampling_generator(self) -> nn.Module:
@@ -184,83 +169,93 @@ class GANModule(pl.LightningModule):
             return None
         return torch.randint(self.num_classes, (n,), device=self.device, generator=self.noise)
 
-    def grid_labels(self, n: int) -> Optional[torch.Tensor]:
-        """Every class in turn: the sample grid and FID tracking show all classes alike."""
-        return torch.arange(n) % self.num_classes if self.num_classes else None
-
     # ------------------------------------------------------------------ the step
 
     def training_step(self, batch, batch_idx: int) -> None:
         pixels, real_labels = batch if self.num_classes else (batch[0], None)
         real = pixels.to(self.dtype_for_data) / 127.5 - 1.0
-        opt_g, opt_d = self.optimizers()
-        train, loss_cfg = self.recipe.train, self.recipe.loss
-        d_step = self.d_step
-        g_update_now = self.trainer.global_step % (train.n_critic + 1) == train.n_critic - 1
-        log_now = g_update_now and (self.g_step + 1) % train.log_every == 0
+        clock, step = self.clock, self.trainer.global_step
+        updates_done = {"discriminator": clock.d_steps(step), "generator": clock.g_steps(step)}
+        g_update_now = clock.updates_generator(step)
+        phases = {net: [p for p in self.objective.phases
+                        if p.network == net and due(p, updates_done[net])] for net in NETWORKS}
+        log_now = g_update_now and (updates_done["generator"] + 1) % self.recipe.train.log_every == 0
 
         self.seed_step()
         z = self.latents(real.size(0))
         labels = self.fake_labels(real.size(0))
         with torch.set_grad_enabled(g_update_now):  # the one G forward serves D and G steps
             fake = self.generator(z, labels)
+        ctx = StepContext(self, real, real_labels, z, labels, fake, input_grad=frozenset(
+            name for phase in phases["discriminator"] for name in phase.input_grad))
 
-        # Discriminator: real vs detached fake, both through the same augmentation; lazy R1
-        # every r1_every-th step, scaled up by the interval to keep its average weight.
-        self.toggle_optimizer(opt_d)
-        r1_now = loss_cfg.r1_gamma > 0 and d_step % loss_cfg.r1_every == 0
-        d_loss, real_logits, fake_logits = self.discriminator_loss(
-            real, fake.detach(), r1_now, real_labels, labels)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        d_grad_norm = self._grad_norm(self.discriminator)
-        self.stop_if_not_finite(d_loss, d_grad_norm, "discriminator")
-        opt_d.step()
-        self.untoggle_optimizer(opt_d)
-        if self.augment.adaptive:
-            self.adapt_augmentation(real_logits, d_step)
-
+        d_loss, d_grad_norm, d_terms = self.update("discriminator", phases["discriminator"], ctx)
+        if self.augment.adaptive and ctx.computed_d_logits is not None:
+            self.adapt_augmentation(ctx.computed_d_logits[0], updates_done["discriminator"])
         if not g_update_now:
             return
-        # Generator: fool D on the augmented fakes; lazy path-length regularization.
-        self.toggle_optimizer(opt_g)
-        g_loss = self.loss.generator(self.discriminator(self.augment(fake), labels))
-        g_total = g_loss
-        pl_now = loss_cfg.pl_weight > 0 and self.g_step % loss_cfg.pl_every == 0
-        if pl_now:
-            g_total = g_total + self.path_length_penalty(real.size(0)) * (
-                loss_cfg.pl_weight * loss_cfg.pl_every)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_total)
-        g_grad_norm = self._grad_norm(self.generator)
-        self.stop_if_not_finite(g_total, g_grad_norm, "generator")
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
+        g_loss, g_grad_norm, g_terms = self.update("generator", phases["generator"], ctx)
         self.average_buffers()
         if self.g_ema is not None:
             self.g_ema.update_parameters(self.generator)
 
         if log_now:
-            # Means over ranks, so N processes log what one process with the global batch would.
-            # Gradient norms need none: the gradients were averaged over ranks in the backward.
-            g_loss, d_loss, real_mean, fake_mean = self.mean_over_ranks(torch.stack([
-                g_loss.detach(), d_loss.detach(), real_logits.detach().mean(),
-                fake_logits.detach().mean()]).float())
-            extra = {}
-            if self.augment.active:
-                extra["augment/p"] = self.augment.p
-            if self.augment.adaptive:
-                extra["augment/rt"] = self.augment.rt
-            if loss_cfg.pl_weight > 0:
-                extra["loss/path_length_mean"] = self.pl_mean
-            self.record({
-                "loss/generator": g_loss, "loss/discriminator": d_loss,
-                "D/real": real_mean, "D/fake": fake_mean,
-                "grad_norm/generator": g_grad_norm, "grad_norm/discriminator": d_grad_norm,
-                "lr/generator": opt_g.param_groups[0]["lr"],
-                "lr/discriminator": opt_d.param_groups[0]["lr"],
-                **extra, **self._progress(),
-            })
+            self.log_step(ctx, {"loss/generator": g_loss, "loss/discriminator": d_loss,
+                                **{f"loss/{k}": v for k, v in {**d_terms, **g_terms}.items()}},
+                          g_grad_norm, d_grad_norm)
+
+    def update(self, network: str, phases: list[Phase], ctx: StepContext) -> tuple:
+        """One optimizer step of `network` on the sum of its due phases' terms; returns (the
+        sum, the gradient norm, the terms)."""
+        optimizer = dict(zip(("generator", "discriminator"), self.optimizers()))[network]
+        module = getattr(self, network)
+        self.toggle_optimizer(optimizer)
+        # Terms that differentiate a gradient (R1, R2, GP) need double backward, which
+        # compiled graphs lack; those (lazy, occasional) passes run eagerly.
+        eager = self.recipe.train.compile and any(p.double_backward for p in phases)
+        with torch.compiler.set_stance("force_eager") if eager else contextlib.nullcontext():
+            terms: dict = {}
+            for phase in phases:
+                for name, value in phase.terms(ctx).items():
+                    if name in terms:
+                        raise GansError(f"objective {type(self.objective).__name__}: phase "
+                                        f"{phase.name!r} returns term {name!r} a second time; "
+                                        "give each term its own name")
+                    terms[name] = value
+        if not terms:
+            raise GansError(f"objective {type(self.objective).__name__} has no phase that "
+                            f"updates the {network} at this step; give it a phase with "
+                            "every=1 for each network")
+        total = None
+        for value in terms.values():
+            total = value if total is None else total + value
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(total)
+        grad_norm = self._grad_norm(module)
+        self.stop_if_not_finite(total, grad_norm, network)
+        optimizer.step()
+        self.untoggle_optimizer(optimizer)
+        return total, grad_norm, terms
+
+    def log_step(self, ctx: StepContext, losses: dict, g_grad_norm: torch.Tensor,
+                 d_grad_norm: torch.Tensor) -> None:
+        """Means over ranks, so N processes log what one process with the global batch would.
+        Gradient norms need none: the gradients were averaged over ranks in the backward."""
+        values = {**losses, **ctx.logged()}
+        means = self.mean_over_ranks(torch.stack([v.detach().float() for v in values.values()]))
+        extra = dict(self.objective.logged())
+        if self.augment.active:
+            extra["augment/p"] = self.augment.p
+        if self.augment.adaptive:
+            extra["augment/rt"] = self.augment.rt
+        optimizers = dict(zip(("generator", "discriminator"), self.optimizers()))
+        self.record({
+            **dict(zip(values, means)),
+            "grad_norm/generator": g_grad_norm, "grad_norm/discriminator": d_grad_norm,
+            "lr/generator": optimizers["generator"].param_groups[0]["lr"],
+            "lr/discriminator": optimizers["discriminator"].param_groups[0]["lr"],
+            **extra, **self._progress(),
+        })
 
     def stop_if_not_finite(self, loss: torch.Tensor, grad_norm: torch.Tensor,
                            network: str) -> None:
@@ -282,52 +277,6 @@ class GANModule(pl.LightningModule):
                 "RUN_DIR --set optim.generator.lr=... --set optim.discriminator.lr=...), or set "
                 "train.on_nan: rollback")
 
-    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, r1: bool = False,
-                           real_labels: Optional[torch.Tensor] = None,
-                           fake_labels: Optional[torch.Tensor] = None):
-        """The discriminator objective with its regularizers; returns (loss, D(x), D(G(z))).
-        The labels are the classes of a conditional model, None otherwise."""
-        args = (real, fake, r1, real_labels, fake_labels)
-        if self.recipe.train.compile and (r1 or self.loss.gradient_penalty):
-            # R1 and gradient penalties differentiate D's gradient; compiled graphs have no
-            # double backward, so these (lazy, occasional) passes run D eagerly.
-            with torch.compiler.set_stance("force_eager"):
-                return self._discriminator_loss(*args)
-        return self._discriminator_loss(*args)
-
-    def _discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, r1: bool = False,
-                            real_labels: Optional[torch.Tensor] = None,
-                            fake_labels: Optional[torch.Tensor] = None):
-        real = self.augment(real)
-        if r1:  # the gradient is taken at the images D sees, augmented or not
-            real = real.detach().requires_grad_(True)
-        fake = self.augment(fake)
-        real_logits = self.discriminator(real, real_labels)
-        fake_logits = self.discriminator(fake, fake_labels)
-        loss = self.loss.discriminator(real_logits, fake_logits)
-        if r1:
-            loss_cfg = self.recipe.loss
-            loss = loss + (0.5 * loss_cfg.r1_gamma * loss_cfg.r1_every) * \
-                losses.r1_penalty(real, real_logits)
-        if self.loss.gradient_penalty:
-            discriminator = self.discriminator if real_labels is None else (
-                lambda images: self.discriminator(images, real_labels))
-            loss = loss + self.recipe.loss.gp_weight * losses.gradient_penalty(
-                discriminator, real.detach(), fake)
-        return loss, real_logits, fake_logits
-
-    def path_length_penalty(self, batch_size: int) -> torch.Tensor:
-        """(|J_w^T y| - running mean)^2 on half a batch of fresh latents (StyleGAN2's Greg)."""
-        generator, n = self.generator, max(1, batch_size // 2)
-        labels = self.fake_labels(n)
-        conditioned = {} if labels is None else {"labels": labels}
-        ws = generator.broadcast(generator.mapping(self.latents(n), **conditioned))
-        ws = ws.detach().requires_grad_(True)  # the penalty shapes synthesis, as in StyleGAN2
-        lengths = losses.path_lengths(generator.synthesis(ws), ws)
-        with torch.no_grad():
-            self.pl_mean.copy_(self.pl_mean.lerp(lengths.mean().to(self.pl_mean.dtype), 0.01))
-        return (lengths - self.pl_mean).square().mean()
-
     def adapt_augmentation(self, real_logits: torch.Tensor, d_step: int) -> None:
         """ADA: count sign(D(real)); every `ada_interval` D steps move p (over all ranks)."""
         self.augment.accumulate(real_logits)
@@ -341,7 +290,7 @@ class GANModule(pl.LightningModule):
         """Running statistics, averaged over ranks (a collective; a no-op alone).
 
         Each rank updates some buffers from its own shard or latents: BatchNorm statistics,
-        StyleGAN's average w, the path-length mean. Averaged after every generator update (no
+        StyleGAN's average w, the objective's running statistics (the path-length mean). Averaged after every generator update (no
         graph holds them then), the ranks stay identical, buffers included, and the EMA
         generator that every rank samples FID images from is the same everywhere.
         SyncBatchNorm layers (`trainer.sync_batchnorm=true`) already agree and are left alone.
@@ -352,7 +301,8 @@ class GANModule(pl.LightningModule):
         synced = {id(b) for m in self.modules() if isinstance(m, nn.SyncBatchNorm)
                   for b in m.buffers()}
         statistics = [b for net in (self.generator, self.discriminator) for b in net.buffers()
-                      if b.is_floating_point() and id(b) not in synced] + [self.pl_mean]
+                      if b.is_floating_point() and id(b) not in synced] + \
+            [b for b in self.objective.buffers() if b.is_floating_point()]
         for dtype in dict.fromkeys(s.dtype for s in statistics):  # the same order on every rank
             group = [s for s in statistics if s.dtype == dtype]
             means = self.mean_over_ranks(torch.cat([s.reshape(-1) for s in group]))
@@ -376,7 +326,7 @@ class GANModule(pl.LightningModule):
 
     def _progress(self) -> dict:
         """Images per second since the last log, and kimg."""
-        now, seen = time.perf_counter(), self.images_seen
+        now, seen = time.perf_counter(), self.clock.images(self.trainer.global_step)
         rates = {}
         if self._time_at_last_log is not None and now > self._time_at_last_log:
             rates["images_per_sec"] = (seen - self._images_at_last_log) / \
@@ -396,15 +346,14 @@ class GANModule(pl.LightningModule):
         if self.logger is not None:
             self.logger.log_metrics(values, step=self.g_step)
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        train = self.recipe.train
-        at_boundary = self.trainer.global_step % (train.n_critic + 1) == 0
-        if at_boundary and self.g_step % train.sample_every == 0:
-            self.write_samples()
-
-    def on_train_end(self) -> None:
-        if self.g_step % self.recipe.train.sample_every != 0:
-            self.write_samples()
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Checkpoints written before objectives owned their statistics kept the path-length
+        # mean at the top level; it is the objective's now.
+        state = checkpoint.get("state_dict", {})
+        if "pl_mean" in state:
+            value = state.pop("pl_mean")
+            if "objective.pl_mean" in self.state_dict():
+                state["objective.pl_mean"] = value
 
     # ------------------------------------------------------------------ samples
 
@@ -423,31 +372,6 @@ class GANModule(pl.LightningModule):
             return network(z, labels)
         finally:
             network.train(was_training)
-
-    def write_samples(self) -> None:
-        """A grid from the fixed z: into samples/ and TensorBoard (rank zero only)."""
-        if not self.trainer.is_global_zero:
-            return
-        from torchvision.utils import make_grid
-
-        from gans.sampling.provenance import make_info, save_image
-
-        labels = None if self.fixed_labels is None else self.fixed_labels.to(self.device)
-        images = self.generate(self.fixed_z.to(self.device), labels=labels).float().cpu()
-        grid = make_grid(images, nrow=int(len(images) ** 0.5), normalize=True, value_range=(-1, 1))
-        # Only a run directory gets files: without a logger Lightning's log_dir is the cwd.
-        # (trainer.log_dir would also hang under DDP: it broadcasts, and only rank 0 is here.)
-        if self.logger is not None and self.logger.log_dir:
-            out = Path(self.logger.log_dir) / "samples"
-            out.mkdir(parents=True, exist_ok=True)
-            # No checkpoint hash yet: the run directory and step name the weights instead.
-            info = make_info("training-sample", recipe=self.recipe.to_dict(),
-                             run=Path(self.logger.log_dir).resolve(), step=self.g_step,
-                             seeds=self.recipe.seed, weights="raw" if self.g_ema is None else "ema")
-            save_image(grid, out / f"step_{self.g_step:07d}.png", info)
-        logger = self.logger
-        if logger is not None and hasattr(logger.experiment, "add_image"):
-            logger.experiment.add_image("samples", grid, self.g_step)
 
     # ------------------------------------------------------------------ optimizers
 

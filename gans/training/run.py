@@ -3,7 +3,8 @@
 Run layout: <out>/<recipe name>/version_<n>/ holding recipe.yaml (resolved), checkpoints/
 (last.ckpt, best.ckpt by FID when tracked), samples/ (fixed-z grids) and TensorBoard events.
 
-Several processes (`trainer.devices`, `trainer.num_nodes`) train with `GANDDPStrategy` unless the
+Several processes (`trainer.devices`, `trainer.num_nodes`) train with `GANDDPStrategy`
+(gans/training/ddp.py) unless the
 recipe names a strategy; see docs/distributed.md. Every file of a run is written by rank 0, and
 the run directory is settled inside `Trainer.fit`, where the ranks can agree on it.
 """
@@ -27,16 +28,19 @@ import torch.distributed as dist
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.plugins.io import TorchCheckpointIO
-from pytorch_lightning.strategies import DDPStrategy, StrategyRegistry
-from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
+from pytorch_lightning.strategies import DDPStrategy
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
-from gans.data import GANDataModule
 from gans.errors import GansError
-from gans.hardware import resolve_precision
 from gans.files import atomic_write, ensure_writable_folder, remove_stale_temps
+from gans.hardware import resolve_precision
+from gans.recipe import Recipe
+from gans.training.callbacks import InterruptCheckpoint, RunFiles, SampleGrid
+from gans.training.clock import Clock
+from gans.training.datamodule import GANDataModule
+from gans.training.ddp import GANDDPStrategy
 from gans.training.module import GANModule, TrainingDiverged
 from gans.training.progress import GeneratorStepsBar
-from gans.recipe import Recipe, dump
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -46,92 +50,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         remove_stale_temps(Path(path))  # a run killed mid-save left one: room for this save
         atomic_write(Path(path), lambda f: torch.save(checkpoint, f))
-
-
-class GANDDPStrategy(DDPStrategy):
-    """Data-parallel GAN training: Lightning's DDP launch, process group, samplers and
-    collectives, without a DistributedDataParallel wrapper; after every backward, the gradients
-    of that backward's network are averaged over ranks in one all-reduce.
-
-    Lightning wraps the whole LightningModule in one DDP, which expects every parameter to get
-    a gradient in every backward; a GAN's D step leaves G without one and its G step leaves D
-    without one, so plain `ddp` fails, and `ddp_find_unused_parameters_true` pays for a graph
-    search and an all-reduce of both networks in every backward. The step toggles its optimizer
-    (only the network being trained requires grad), so the parameters to average are exactly
-    those that require grad and hold a gradient. This is what NVlabs' StyleGAN3 training loop
-    does by hand. docs/distributed.md has the measurements behind the choice.
-
-    Buffers are not broadcast at every step as DDP's are: GANModule averages its running
-    statistics itself after each generator update (`GANModule.average_buffers`).
-
-    Every rank must backpropagate through the same parameters (true of GANModule's step).
-    Averaging is linear, so several backward passes before one optimizer step (lazy
-    regularization) stay correct.
-    """
-
-    strategy_name = "ddp_gan"
-
-    def configure_ddp(self) -> None:
-        # In place of DDP's constructor: every rank starts from rank 0's weights and buffers.
-        for tensor in (*self.model.parameters(), *self.model.buffers()):
-            dist.broadcast(tensor.data, src=0)
-
-    def post_backward(self, closure_loss: torch.Tensor) -> None:
-        super().post_backward(closure_loss)
-        if self.world_size > 1:
-            average_over_ranks([p.grad for p in self.lightning_module.parameters()
-                                if p.requires_grad and p.grad is not None], self.world_size)
-
-
-def average_over_ranks(tensors: list, world_size: int) -> None:
-    """Replace each tensor by its mean over ranks, in place: one flat all-reduce per dtype."""
-    by_dtype: dict = {}
-    for t in tensors:
-        by_dtype.setdefault(t.dtype, []).append(t)
-    for group in by_dtype.values():
-        flat = torch.cat([t.reshape(-1) for t in group])
-        dist.all_reduce(flat)
-        flat /= world_size
-        for t, mean in zip(group, flat.split([t.numel() for t in group])):
-            t.copy_(mean.view_as(t))
-
-
-if GANDDPStrategy.strategy_name not in StrategyRegistry:
-    StrategyRegistry.register(GANDDPStrategy.strategy_name, GANDDPStrategy,
-                              description="DDP for GANs: per-phase gradient averaging (gans)")
-
-
-class RunFiles(pl.Callback):
-    """The resolved recipe into the run directory, by rank 0 once the ranks agree on it.
-
-    Before `fit` a process launched by Lightning does not yet know its rank, so nothing is
-    written there; in `setup` the rank is known and rank 0's logger names the directory.
-    """
-
-    def __init__(self, recipe: Recipe):
-        self.recipe = recipe
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if trainer.is_global_zero:
-            run_dir = Path(trainer.logger.log_dir)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write(run_dir / "recipe.yaml", lambda f: f.write(dump(self.recipe).encode()))
-
-
-class InterruptCheckpoint(pl.Callback):
-    """Ctrl-C or SIGTERM (a cluster's pre-emption): save last.ckpt, say how to resume."""
-
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
-            return  # a failed step must not overwrite the last good checkpoint
-        if trainer.checkpoint_callback.dirpath is None:
-            return  # stopped before setup: nothing trained yet
-        checkpoints = Path(trainer.checkpoint_callback.dirpath)  # rank 0's, shared in setup
-        trainer.save_checkpoint(checkpoints / "last.ckpt", weights_only=False)
-        if trainer.is_global_zero:
-            print(f"\ninterrupted at generator step {pl_module.g_step}; saved "
-                  f"{checkpoints / 'last.ckpt'}; continue with: gans train --resume "
-                  f"{checkpoints.parent}", file=sys.stderr)
 
 
 class _NoAdvertisement(logging.Filter):
@@ -146,24 +64,22 @@ logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoAdvertis
 
 
 def build_trainer(recipe: Recipe, logger: TensorBoardLogger) -> pl.Trainer:
-    train = recipe.train
-    optimizer_steps_per_g_step = train.n_critic + 1
+    train, clock = recipe.train, Clock.of(recipe)
     # No dirpath: Lightning resolves <run dir>/checkpoints from rank 0's logger and broadcasts
     # it, so every rank agrees even when the ranks were started apart (torchrun, SLURM).
     callbacks = [ModelCheckpoint(save_last=True, save_top_k=0,
-                                 every_n_train_steps=train.checkpoint_every *
-                                 optimizer_steps_per_g_step),
-                 InterruptCheckpoint(), RunFiles(recipe)]
+                                 every_n_train_steps=clock.global_step_at(train.checkpoint_every)),
+                 InterruptCheckpoint(), RunFiles(recipe), SampleGrid(recipe)]
     if recipe.trainer.get("enable_progress_bar", True):
         callbacks.append(GeneratorStepsBar(refresh_rate=train.log_every))
     if recipe.metrics.fid_every:
-        from gans.evaluation.fid import FIDTracker
+        from gans.training.callbacks import FIDTracker
 
         callbacks.append(FIDTracker(recipe))
         callbacks.append(ModelCheckpoint(filename="best", monitor="fid",
                                          mode="min", save_top_k=1, enable_version_counter=False,
-                                         every_n_train_steps=recipe.metrics.fid_every *
-                                         optimizer_steps_per_g_step))
+                                         every_n_train_steps=clock.global_step_at(
+                                             recipe.metrics.fid_every)))
     options = {"accelerator": "auto", "devices": "auto", "num_sanity_val_steps": 0,
                "enable_model_summary": False, **recipe.trainer,
                "precision": resolve_precision(recipe.trainer)}
@@ -172,7 +88,7 @@ def build_trainer(recipe: Recipe, logger: TensorBoardLogger) -> pl.Trainer:
         try:
             # use_distributed_sampler=False: GANDataModule shards the data itself, in an order
             # a resumed run can continue (ResumableSampler).
-            return pl.Trainer(max_steps=train.steps * optimizer_steps_per_g_step, logger=logger,
+            return pl.Trainer(max_steps=clock.global_step_at(train.steps), logger=logger,
                               use_distributed_sampler=False,
                               callbacks=list(callbacks), log_every_n_steps=1,
                               plugins=[AtomicCheckpointIO()], default_root_dir=logger.root_dir,

@@ -1,0 +1,192 @@
+"""What an objective is: named phases of loss terms, and the step context they read.
+
+The model is StyleGAN2-ADA's `training/loss.py`: one iteration of the algorithm is a few named
+phases (Dmain, Dreg, Gmain, Greg). A `Phase` says which network it updates, how often it runs
+(every k-th update of that network: lazy regularization when k > 1), and maps a `StepContext`
+to named loss terms, already weighted. The training step (gans/training/module.py) sums the
+terms of every phase that is due for a network, back-propagates the sum once, guards it
+against non-finite values and steps that network's optimizer. So a new loss, regularizer or
+reconstruction term is one `Objective` subclass in one file, named in a recipe's `loss.name`.
+
+Objectives are `nn.Module`s so that their running statistics (the path-length mean, say)
+travel in checkpoints and are averaged over processes like the networks' buffers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional
+
+from torch import Tensor, nn
+
+if TYPE_CHECKING:  # the step context's owner; imported for types only
+    from gans.training.module import GANModule
+
+NETWORKS = ("discriminator", "generator")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One line of the algorithm.
+
+    `terms(ctx)` returns {term name: weighted loss}; the step adds them up in order. `every`
+    counts updates of `network`: a lazy regularizer with every=16 runs at discriminator updates
+    0, 16, 32, ... and should scale its weight by 16 to keep its average strength.
+    `input_grad` names the discriminator inputs ("real", "fake") whose gradient the phase
+    takes (R1, R2): the step makes those inputs require grad before D sees them.
+    `double_backward`: the phase differentiates a gradient, which compiled graphs cannot.
+    """
+
+    name: str
+    network: str
+    terms: Callable[["StepContext"], dict]
+    every: int = 1
+    input_grad: tuple = ()
+    double_backward: bool = False
+
+    def __post_init__(self) -> None:
+        if self.network not in NETWORKS:
+            raise ValueError(f"phase {self.name!r}: network must be one of {NETWORKS}, "
+                             f"got {self.network!r}")
+        if self.every < 1:
+            raise ValueError(f"phase {self.name!r}: every must be at least 1, got {self.every}")
+
+
+class Objective(nn.Module):
+    """Base of every objective: subclasses build their phases in `__init__`.
+
+    `requires`: what the objective needs of the networks, as {"generator": protocol} (e.g.
+    path length needs a style generator); recipe validation checks it against the models'
+    interfaces (gans/models/base.py) before anything trains.
+    """
+
+    requires: dict = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.phases: list[Phase] = []
+
+    def describe(self) -> str:
+        """One line for model cards: the objective and its weights."""
+        return type(self).__name__
+
+    def logged(self) -> dict:
+        """Extra scalars for the logs at log steps (running statistics, say)."""
+        return {}
+
+    def lazy_intervals(self) -> dict:
+        """{network: k} of the lazy phases (every > 1): StyleGAN2 corrects Adam for them."""
+        intervals: dict = {}
+        for phase in self.phases:
+            if phase.every > 1:
+                intervals[phase.network] = max(intervals.get(phase.network, 1), phase.every)
+        return intervals
+
+
+class StepContext:
+    """What the phases of one iteration read, computed once and shared.
+
+    Everything random (augmentation, penalties' interpolation weights, fresh latents) draws
+    from the streams the step seeded, in the order the phases ask: the same recipe, step and
+    rank give the same draws, so a resumed run continues bit for bit.
+    """
+
+    def __init__(self, module: "GANModule", real: Tensor, real_labels: Optional[Tensor],
+                 z: Tensor, fake_labels: Optional[Tensor], fake: Tensor,
+                 input_grad: frozenset = frozenset()):
+        self.module = module
+        self.generator: nn.Module = module.generator
+        self.discriminator: nn.Module = module.discriminator
+        self.augment = module.augment
+        self.real, self.real_labels = real, real_labels
+        self.z, self.fake_labels, self.fake = z, fake_labels, fake
+        self.input_grad = input_grad
+        self._d_logits: Optional[tuple] = None
+        self._g_logits: Optional[Tensor] = None
+        self._g_real_logits: Optional[Tensor] = None
+        self.d_real: Optional[Tensor] = None  # the images D saw in its update, augmented
+        self.d_fake: Optional[Tensor] = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.real.size(0)
+
+    def latents(self, n: int) -> Tensor:
+        """`n` fresh latents from this rank's seeded stream."""
+        return self.module.latents(n)
+
+    def sample_labels(self, n: int) -> Optional[Tensor]:
+        """Classes for `n` fresh fakes (None when unconditional), from the same stream."""
+        return self.module.fake_labels(n)
+
+    def d_logits(self) -> tuple[Tensor, Tensor]:
+        """(D(real), D(fake)) for the discriminator update: both batches augmented alike, the
+        fakes detached from G. Inputs named in `input_grad` require grad, taken at the images
+        D sees (after augmentation)."""
+        if self._d_logits is None:
+            real = self.augment(self.real)
+            if "real" in self.input_grad:
+                real = real.detach().requires_grad_(True)
+            fake = self.augment(self.fake.detach())
+            if "fake" in self.input_grad:
+                fake = fake.detach().requires_grad_(True)
+            self.d_real, self.d_fake = real, fake
+            self._d_logits = (self.discriminator(real, self.real_labels),
+                              self.discriminator(fake, self.fake_labels))
+        return self._d_logits
+
+    def g_logits(self) -> Tensor:
+        """D(fake) for the generator update: gradients flow through the fakes into G."""
+        if self._g_logits is None:
+            self._g_logits = self.discriminator(self.augment(self.fake), self.fake_labels)
+        return self._g_logits
+
+    def g_real_logits(self) -> Tensor:
+        """D(real) during the generator update, for losses whose G side compares with real
+        images (relativistic pairing); D's weights are frozen then, so no D gradient."""
+        if self._g_real_logits is None:
+            self._g_real_logits = self.discriminator(self.augment(self.real), self.real_labels)
+        return self._g_real_logits
+
+    @property
+    def computed_d_logits(self) -> Optional[tuple]:
+        """(D(real), D(fake)) of the discriminator update if a phase computed them, else None."""
+        return self._d_logits
+
+    def logged(self) -> dict:
+        """Mean logits of the discriminator update, for the logs (when it computed them)."""
+        if self._d_logits is None:
+            return {}
+        real, fake = self._d_logits
+        return {"D/real": real.detach().mean(), "D/fake": fake.detach().mean()}
+
+
+def check(condition: bool, key: str, message: str) -> None:
+    """A recipe key of an objective out of range: recipe validation names `loss.<key>`."""
+    if not condition:
+        raise ObjectiveKeyError(key, message)
+
+
+class ObjectiveKeyError(ValueError):
+    def __init__(self, key: str, message: str):
+        super().__init__(f"key 'loss.{key}' {message}")
+        self.key = key
+
+
+def lazy_weight(weight: float, every: int) -> float:
+    """A lazy regularizer's weight: run every k-th update, it is scaled by k to keep its
+    average strength (StyleGAN2, appendix B)."""
+    return weight * every
+
+
+def due(phase: Phase, updates_done: int) -> bool:
+    """Whether `phase` runs at its network's update number `updates_done` (from 0)."""
+    return updates_done % phase.every == 0
+
+
+def build_objective(recipe) -> Objective:
+    """The objective that `loss.name` names, with the section's other keys as arguments."""
+    from gans.registry import OBJECTIVES
+
+    spec = dict(recipe.loss)
+    return OBJECTIVES.get(spec.pop("name"))(**spec)

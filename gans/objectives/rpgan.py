@@ -1,0 +1,53 @@
+"""RpGAN + R1 + R2: the regularized relativistic objective of R3GAN (Huang et al. 2024).
+
+The discriminator scores each real image against the fake it is paired with (same index in
+the batch), and the generator the reverse (Jolicoeur-Martineau 2018's relativistic pairing);
+zero-centred gradient penalties on real (R1) and fake (R2) images, both weighted gamma / 2,
+keep the game well-behaved without normalization tricks.
+
+Phases:
+    Dmain  every D update     softplus(D(fake) - D(real))
+    Dreg   every reg_every    (gamma / 2) (||grad D(real)||^2 + ||grad D(fake)||^2), lazy
+    Gmain  every G update     softplus(D(real) - D(fake)), D frozen
+"""
+
+from __future__ import annotations
+
+from gans.objectives import losses
+from gans.objectives.base import Objective, Phase, StepContext, check, lazy_weight
+from gans.registry import OBJECTIVES
+
+
+@OBJECTIVES.register("rpgan")
+class RpGAN(Objective):
+    def __init__(self, gamma: float = 1.0, r2: bool = True, reg_every: int = 1):
+        super().__init__()
+        check(gamma >= 0, "gamma", f"must not be negative, got {gamma}")
+        check(reg_every >= 1, "reg_every", f"must be at least 1, got {reg_every}")
+        self.gamma, self.r2, self.reg_every = gamma, r2, reg_every
+        self.phases = [Phase("Dmain", "discriminator", self.d_main)]
+        if gamma > 0:
+            self.phases.append(Phase("Dreg", "discriminator", self.d_reg, every=reg_every,
+                                     input_grad=("real", "fake") if r2 else ("real",),
+                                     double_backward=True))
+        self.phases.append(Phase("Gmain", "generator", self.g_main))
+
+    def describe(self) -> str:
+        regs = "R1 + R2" if self.r2 else "R1"
+        return f"rpgan, {regs} gamma {self.gamma:g}" + (
+            f" every {self.reg_every}" if self.reg_every > 1 else "")
+
+    def d_main(self, ctx: StepContext) -> dict:
+        real_logits, fake_logits = ctx.d_logits()
+        return {"d_adversarial": losses.relativistic_d(real_logits, fake_logits)}
+
+    def d_reg(self, ctx: StepContext) -> dict:
+        real_logits, fake_logits = ctx.d_logits()
+        weight = lazy_weight(0.5 * self.gamma, self.reg_every)
+        terms = {"r1": weight * losses.zero_centred_penalty(ctx.d_real, real_logits)}
+        if self.r2:
+            terms["r2"] = weight * losses.zero_centred_penalty(ctx.d_fake, fake_logits)
+        return terms
+
+    def g_main(self, ctx: StepContext) -> dict:
+        return {"g_adversarial": losses.relativistic_g(ctx.g_real_logits(), ctx.g_logits())}

@@ -1,0 +1,88 @@
+"""The DataModule that batches a dataset's uint8 tensors for training, resumably."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+from gans.data import Images, load_images
+from gans.errors import GansError
+from gans.training.clock import Clock
+
+
+class ResumableSampler(DistributedSampler):
+    """DistributedSampler's order in any number of processes: every epoch a permutation seeded
+    by seed + epoch, of which each rank takes its 1/N share. `start_at(batches)` makes the next
+    pass begin that many batches into the epoch, so a resumed run sees the data in the order
+    the uninterrupted run would have."""
+
+    def __init__(self, size: int, batch_size: int, num_replicas: int, rank: int, seed: int):
+        super().__init__(range(size), num_replicas=num_replicas, rank=rank, shuffle=True,
+                         seed=seed)
+        self.batch_size = batch_size
+        self.skip = 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.num_samples // self.batch_size  # the loader drops the last partial batch
+
+    def start_at(self, batches: int) -> None:
+        self.skip = batches * self.batch_size
+
+    def __iter__(self):
+        indices = list(super().__iter__())[self.skip:]
+        self.skip = 0  # only the first pass after a resume is partial
+        return iter(indices)
+
+
+class GANDataModule(pl.LightningDataModule):
+    """Shuffled uint8 batches of the training images; the step normalises them.
+
+    Each of N processes draws `batch_size` images a step from its own 1/N of the data, in an
+    order fixed by the recipe seed and the epoch (`ResumableSampler`). A resumed run starts
+    part way into its epoch, where the checkpoint was written: `batches_done` is the number of
+    batches trained before, read from the restored step counter.
+    """
+
+    def __init__(self, data, batch_size: int, seed: int = 0, n_critic: int = 1):
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+        self.seed = seed
+        self.clock = Clock(n_critic, batch_size)
+        self.images: Optional[Images] = None
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        if self.images is None:
+            self.images = load_images(self.data)
+        if self.data.conditional and self.images.labels is None:
+            raise GansError(f"data.conditional needs labels, and {self.images.description} has "
+                            "none; set data.conditional: false")
+        # Inside Trainer.fit the world size is known: every rank needs a whole batch of its shard.
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if len(self.images.pixels) < self.batch_size * world:
+            needed = (f"train.batch_size={self.batch_size}" if world == 1 else
+                      f"train.batch_size={self.batch_size} x {world} processes")
+            raise GansError(f"{self.images.description} has {len(self.images.pixels)} images, "
+                            f"fewer than {needed}; lower train.batch_size or add images")
+
+    def batches_done(self) -> int:
+        """Batches trained so far: one per discriminator update, and Lightning's global step
+        counts both networks' updates. Restored before the loader is made."""
+        return 0 if self.trainer is None else self.clock.d_steps(self.trainer.global_step)
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        sampler = ResumableSampler(len(self.images.pixels), self.batch_size,
+                                   num_replicas=trainer.world_size if trainer else 1,
+                                   rank=trainer.global_rank if trainer else 0, seed=self.seed)
+        sampler.start_at(self.batches_done() % sampler.batches_per_epoch)
+        tensors = (self.images.pixels,)
+        if self.data.conditional:
+            tensors += (torch.as_tensor(self.images.labels, dtype=torch.long),)
+        return DataLoader(TensorDataset(*tensors), batch_size=self.batch_size,
+                          sampler=sampler, drop_last=True, num_workers=self.data.num_workers,
+                          persistent_workers=self.data.num_workers > 0)
