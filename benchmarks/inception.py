@@ -80,7 +80,8 @@ def fid(extractor, a: torch.Tensor, b: torch.Tensor, batch_size: int) -> float:
 
 
 def generated(checkpoint: str, n: int) -> torch.Tensor:
-    from gans.sampling.generate import latents, load_generator
+    from gans.sampling.checkpoint import load_generator
+    from gans.sampling.generate import latents
 
     generator, _, _ = load_generator(checkpoint)
     with torch.no_grad():

@@ -740,7 +740,7 @@ def _evaluate(checkpoint: Path, spec: EvalSpec, seed: int) -> dict:
 
 
 def _global_step(checkpoint: Path) -> int:
-    from gans.sampling.generate import read_checkpoint
+    from gans.sampling.checkpoint import read_checkpoint
 
     return read_checkpoint(checkpoint)["global_step"]
 

@@ -14,11 +14,12 @@ from gans.files import ensure_writable_folder
 
 EXIT_USAGE = 2
 TRUST_HELP = ("load a checkpoint that holds more than tensors (a full unpickle, which can run "
-              "code from the file); only for files from a source you trust")
+              "code from the file), or whose recipe names code outside gans (imported, so it "
+              "runs); only for files from a source you trust")
 
 
 def _train(args) -> int:
-    from gans.recipe import apply_overrides, load_recipe, validate
+    from gans.recipe import apply_overrides, load_recipe
     from gans.training.run import resume_point, train
 
     if args.resume is None:
@@ -30,11 +31,11 @@ def _train(args) -> int:
         if args.recipe is not None:
             raise GansError("--resume continues a run with the recipe inside its checkpoint; "
                             "drop RECIPE (change keys with --set) or start a new run")
-        from gans.sampling.generate import read_checkpoint
+        from gans.sampling.checkpoint import checkpoint_recipe, read_checkpoint
 
         resume = resume_point(Path(args.resume))
         raw = read_checkpoint(resume, trust=args.trust_checkpoint)["hyper_parameters"]["recipe"]
-        recipe = validate(apply_overrides(raw, args.set), source=f"{resume} (recipe inside)")
+        recipe = checkpoint_recipe(apply_overrides(raw, args.set), resume, args.trust_checkpoint)
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     try:
@@ -69,9 +70,10 @@ def _recipe(args) -> int:
 def _sample(args) -> int:
     from gans.sampling.export import source_sha256
     from gans.data import class_names
-    from gans.sampling.generate import (class_labels, generate, interpolation_frames, load_generator,
-                               parse_seeds, resolve_class, style_mixing_grid, write_animation,
-                               write_samples)
+    from gans.sampling.checkpoint import load_generator
+    from gans.sampling.generate import (class_labels, generate, interpolation_frames, parse_seeds,
+                                        resolve_class, style_mixing_grid, write_animation,
+                                        write_samples)
 
     if args.num < 1:
         raise GansError(f"--num must be at least 1, got {args.num}")

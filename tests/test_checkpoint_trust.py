@@ -97,3 +97,60 @@ def test_resume_refuses_then_trusts(trained_run, tmp_path, capsys):
                  "--trust-checkpoint"]) == 0
     resumed = torch.load(last, weights_only=True)  # what gans writes needs no trust
     assert resumed["global_step"] == 44 and "extra" not in resumed
+
+
+def with_foreign_generator(trained_run, tmp_path, module_name):
+    """A copy of a trained run whose recipe names a generator by dotted path in a module that
+    records its own import; weights-only loading reads this file without complaint."""
+    marker = tmp_path / "imported.txt"
+    (tmp_path / f"{module_name}.py").write_text(
+        f"open({str(marker)!r}, 'w').write('code ran')\n"
+        "from gans.models.dcgan import DCGANGenerator as Generator\n")
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt["hyper_parameters"]["recipe"]["model"]["generator"]["name"] = f"{module_name}.Generator"
+    torch.save(ckpt, run / "checkpoints" / "last.ckpt")
+    return run, marker
+
+
+@pytest.mark.parametrize("command", ["sample", "eval", "card", "export", "train"])
+def test_a_recipe_naming_code_outside_gans_is_refused_without_trust(
+        trained_run, tmp_path, capsys, monkeypatch, command):
+    module_name = f"foreign_{command}"
+    run, marker = with_foreign_generator(trained_run, tmp_path, module_name)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+    args = {"sample": ["sample", ckpt, "--num", "4", "--out", str(tmp_path / "g.png")],
+            "eval": ["eval", ckpt, "--num-fake", "4", "--device", "cpu"],
+            "card": ["card", ckpt],
+            "export": ["export", ckpt, "--out", str(tmp_path / "g.safetensors")],
+            "train": ["train", "--resume", str(run), "--set", "train.steps=21"]}[command]
+    assert main(args) == 2
+    err = one_line_error(capsys.readouterr().err, command)
+    assert f"{module_name}.Generator" in err and "--trust-checkpoint" in err
+    assert not marker.exists(), "the module named by the recipe was imported"
+    assert module_name not in sys.modules
+
+
+def test_an_exported_file_naming_code_outside_gans_is_refused(trained_run, tmp_path, capsys,
+                                                             monkeypatch):
+    from safetensors.torch import load, save
+
+    from gans.sampling.checkpoint import read_exported
+
+    exported = tmp_path / "g.safetensors"
+    assert main(["export", str(trained_run / "checkpoints" / "last.ckpt"),
+                 "--out", str(exported)]) == 0
+    state, metadata = read_exported(exported)
+    recipe = __import__("json").loads(metadata["recipe"])
+    recipe["model"]["generator"]["name"] = "foreign_exported.Generator"
+    metadata["recipe"] = __import__("json").dumps(recipe)
+    exported.write_bytes(save(load(exported.read_bytes()), metadata=metadata))
+    run, marker = with_foreign_generator(trained_run, tmp_path, "foreign_exported")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    capsys.readouterr()
+    assert main(["sample", str(exported), "--num", "4", "--out", str(tmp_path / "g.png")]) == 2
+    err = one_line_error(capsys.readouterr().err, "sample")
+    assert "foreign_exported.Generator" in err and "--trust-checkpoint" in err
+    assert not marker.exists()

@@ -180,7 +180,7 @@ class RandomFeatures(torch.nn.Module):
 
 @needs_fashion_mnist
 def test_intra_fid_per_class(conditional_run, monkeypatch):
-    from gans import evaluate, metrics
+    from gans.evaluation import evaluate, fid as metrics
 
     # 16 features, not Inception's 2048: FID's matrix square root then takes no time.
     monkeypatch.setattr(metrics.FeaturesAsInput, "num_features", 16)

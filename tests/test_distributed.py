@@ -61,11 +61,12 @@ def indexed_images(root, split: str, resolution: int) -> Images:
     return Images(pixels, None, "indexed random images")
 
 
-def recipe_dict(batch_size: int, devices: int, strategy=None) -> dict:
+def recipe_dict(batch_size: int, devices: int, strategy=None, loss=None) -> dict:
     trainer = {"accelerator": "cpu", "devices": devices, "enable_progress_bar": False}
     if strategy:
         trainer["strategy"] = strategy
     return {
+        "loss": loss or {"name": "non-saturating"},
         "name": "ddp", "seed": 3,
         # No BatchNorm anywhere: per-rank batch statistics would differ from the global batch's
         # (SyncBatchNorm fixes that on GPUs; it does not run on CPU tensors).
@@ -98,10 +99,11 @@ class RandomFeatures(nn.Module):
 def use_random_features(patch) -> None:
     """FIDTracker with RandomFeatures; `patch(obj, name, value)` is setattr or monkeypatch's."""
     import gans.evaluation.fid
+    import gans.training.callbacks
 
-    patch(gans.evaluation.fid, "resolve_inception_weights",
+    patch(gans.training.callbacks, "resolve_inception_weights",
           lambda path=None: SimpleNamespace(sha256="random-features-for-tests", path=None))
-    patch(gans.evaluation.fid, "make_extractor", lambda weights: RandomFeatures())
+    patch(gans.training.callbacks, "make_extractor", lambda weights: RandomFeatures())
     patch(gans.evaluation.fid.FeaturesAsInput, "num_features", FEATURES)
 
 
@@ -182,7 +184,7 @@ def train_once(recipe, module, datamodule, out: Path):
 
 def fid_of(trainer, module, recipe) -> dict:
     """FIDTracker.evaluate on `module`'s sampling generator, with what each rank held."""
-    from gans.evaluation.fid import FIDTracker
+    from gans.training.callbacks import FIDTracker
 
     tracker = FIDTracker(recipe)
     tracker.setup(trainer, module, "fit")
@@ -248,17 +250,20 @@ def two_process_run(tmp_path: Path, recipe: dict) -> list:
 # ----------------------------------------------------------------------------- the tests
 
 
-@pytest.mark.parametrize("strategy", [None, "ddp_find_unused_parameters_true"],
-                         ids=["default-ddp_gan", "ddp_find_unused_parameters_true"])
+# Every objective joins this test: its phases must average over ranks like the classic ones.
+@pytest.mark.parametrize("strategy, loss", [
+    (None, None), ("ddp_find_unused_parameters_true", None),
+    (None, {"name": "rpgan", "gamma": 1.0}),
+], ids=["default-ddp_gan", "ddp_find_unused_parameters_true", "rpgan-r1-r2-ddp_gan"])
 def test_two_processes_train_what_one_process_with_the_global_batch_trains(
-        tmp_path, monkeypatch, strategy):
-    ranks = two_process_run(tmp_path / "two", recipe_dict(PER_RANK_BATCH, WORLD, strategy))
+        tmp_path, monkeypatch, strategy, loss):
+    ranks = two_process_run(tmp_path / "two", recipe_dict(PER_RANK_BATCH, WORLD, strategy, loss))
     expected_strategy = "GANDDPStrategy" if strategy is None else "DDPStrategy"
     assert [r["strategy"] for r in ranks] == [expected_strategy] * WORLD
 
     # One process, batch 2b, the union of the shards and the concatenated latents.
     use_random_features(monkeypatch.setattr)
-    recipe = validate(recipe_dict(PER_RANK_BATCH * WORLD, 1))
+    recipe = validate(recipe_dict(PER_RANK_BATCH * WORLD, 1, loss=loss))
     module = seeded_module(recipe)
     module.emulated_ranks = WORLD
     initial = {k: v.clone() for k, v in floats(module.state_dict()).items()}
@@ -339,7 +344,7 @@ def test_stylegan_lite_with_ada_r1_and_path_length_stays_identical_across_ranks(
     differ = [k for k in states[0] if not torch.equal(states[0][k], states[1][k])]
     assert not differ, differ
     # Each of these is updated from a rank's own latents or data, then made common.
-    for key in ("generator.w_avg", "g_ema.module.w_avg", "pl_mean"):
+    for key in ("generator.w_avg", "g_ema.module.w_avg", "objective.pl_mean"):
         assert states[0][key].abs().sum() > 0, key
     assert states[0]["augment.p"] != 0.5  # ADA moved p, by the same step on both ranks
 

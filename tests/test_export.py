@@ -6,9 +6,10 @@ import yaml
 from PIL import Image
 
 from gans.cli import main
-from gans.sampling.export import read_exported
+from gans.sampling.checkpoint import read_exported
 from gans.sampling.provenance import read_info
-from gans.sampling.generate import generate, load_generator
+from gans.sampling.checkpoint import load_generator
+from gans.sampling.generate import generate
 from conftest import random_images
 from test_stylegan_lite import stylegan_recipe
 

@@ -11,7 +11,7 @@ import warnings
 import pytest
 import torch
 
-from gans import inception
+from gans.evaluation import inception
 from gans.errors import GansError
 
 

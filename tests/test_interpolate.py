@@ -6,7 +6,8 @@ from PIL import Image
 
 from gans.cli import main
 from gans.sampling.provenance import read_info
-from gans.sampling.generate import generate, interpolation_frames, load_generator, slerp
+from gans.sampling.checkpoint import load_generator
+from gans.sampling.generate import generate, interpolation_frames, slerp
 from test_stylegan_lite import small_generator
 
 

@@ -7,7 +7,8 @@ from PIL import Image
 
 from gans.cli import main
 from gans.sampling.provenance import read_info, recipe_sha256
-from gans.sampling.generate import latents, load_generator
+from gans.sampling.checkpoint import load_generator
+from gans.sampling.generate import latents
 
 
 def sha256(path):

@@ -8,7 +8,8 @@ from gans.cli import main
 from gans.errors import GansError
 from gans.models.stylegan_lite import (MinibatchStd, ModulatedConv2d, StyleGANLiteDiscriminator,
                                        StyleGANLiteGenerator)
-from gans.sampling.generate import load_generator, style_mixing_grid
+from gans.sampling.checkpoint import load_generator
+from gans.sampling.generate import style_mixing_grid
 
 SMALL = {"latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 32}
 

@@ -35,7 +35,8 @@ from gans.evaluation.inception import EXTRACTOR_NAME, PRECISIONS, at_precision, 
 from gans.evaluation.fid import RESIZE, FeaturesAsInput, feature_fid, features_of, real_features, \
     real_key, subset
 from gans.recipe import DataSection
-from gans.sampling.generate import latents, load_generator
+from gans.sampling.checkpoint import load_generator
+from gans.sampling.generate import latents
 
 METRICS = ("fid", "kid", "pr", "dc", "coverage", "intra_fid")
 CLASSIFIERS = {"fashion-mnist": "gans.evaluation.classifiers.fashion_mnist"}

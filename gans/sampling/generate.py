@@ -1,4 +1,6 @@
-"""Checkpoint -> generator -> images. Needs nothing but the checkpoint: the recipe is inside."""
+"""Generator -> images: latents, grids, truncation, style mixing, interpolation, writers.
+
+Generators come from gans/sampling/checkpoint.py (a checkpoint or an exported file)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,6 @@ import contextlib
 import inspect
 import json
 import os
-import pickle
-import re
-import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -16,68 +15,8 @@ import torch
 from torch import nn
 
 from gans.errors import GansError
+from gans.models.base import StyleGenerator, missing
 from gans.files import atomic_write, ensure_writable_folder
-from gans.recipe import Recipe, validate
-
-
-def read_checkpoint(path: Path, trust: bool = False) -> dict:
-    """A gans checkpoint as plain tensors and containers: no arbitrary code is unpickled unless
-    `trust` (--trust-checkpoint) says the file comes from a trusted source."""
-    path = Path(path)
-    if not path.is_file():
-        raise GansError(f"checkpoint {path} not found; pass runs/<name>/<version>/checkpoints/"
-                        "last.ckpt (or best.ckpt)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=not trust)
-    except pickle.UnpicklingError as exc:
-        # torch names the first object that only a full unpickle can build: a class, function
-        # or module global outside its allowlist of tensors and containers.
-        needs = re.search(r"(?:GLOBAL|Unsupported class) (\S+?)\.?(\s|$)", str(exc))
-        if needs is None or trust:
-            why = _first_line(exc) if trust else exc.__class__.__name__  # torch's is a page
-            raise GansError(f"{path} is not a readable gans checkpoint ({why}); "
-                            "pass a .ckpt written by gans train") from None
-        raise GansError(f"{path} holds {needs.group(1)}, which only a full unpickle can load, "
-                        "and unpickling can run arbitrary code; if you trust where the file "
-                        "came from, pass --trust-checkpoint") from None
-    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise GansError(f"{path} is not a readable gans checkpoint "
-                        f"({exc.__class__.__name__}); pass a .ckpt written by gans train") from None
-    except Exception as exc:  # a trusted full unpickle runs the file's own code: anything goes
-        raise GansError(f"{path} could not be unpickled ({_first_line(exc)}); "
-                        "pass a .ckpt written by gans train") from None
-    hyper = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    if not isinstance(hyper, dict) or not isinstance(hyper.get("recipe"), dict) \
-            or not isinstance(ckpt.get("state_dict"), dict):
-        raise GansError(f"{path} is not a gans checkpoint (it holds no recipe); "
-                        "pass a .ckpt written by gans train")
-    return ckpt
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0][:120]}" if text else exc.__class__.__name__
-
-
-def load_generator(path: Path, use_ema: bool = True,
-                   trust: bool = False) -> tuple[nn.Module, Recipe, str]:
-    """(generator in eval mode, its recipe, which weights: 'ema' or 'raw'); `path` is a .ckpt
-    or a generator exported by `gans export` (.safetensors)."""
-    from gans.models.build import build_networks
-
-    if Path(path).suffix.lower() == ".safetensors":
-        from gans.sampling.export import load_exported
-
-        return load_exported(Path(path), use_ema=use_ema)
-    ckpt = read_checkpoint(path, trust=trust)
-    recipe = validate(ckpt["hyper_parameters"]["recipe"], source=f"{path} (recipe inside)")
-    generator, _ = build_networks(recipe)
-    state = ckpt["state_dict"]
-    prefix = "g_ema.module." if use_ema and any(k.startswith("g_ema.module.") for k in state) \
-        else "generator."
-    generator.load_state_dict({k[len(prefix):]: v for k, v in state.items()
-                               if k.startswith(prefix)})
-    return generator.eval(), recipe, "ema" if prefix.startswith("g_ema") else "raw"
 
 
 def latents(num: int, latent_dim: int, seed: int,
@@ -112,7 +51,7 @@ def supports_truncation(generator: nn.Module) -> bool:
 
 
 def supports_style_mixing(generator: nn.Module) -> bool:
-    return all(hasattr(generator, name) for name in ("mapping", "synthesis", "num_ws"))
+    return not missing(generator, StyleGenerator)
 
 
 def _check_truncation(generator: nn.Module, truncation: Optional[float]) -> dict:

@@ -157,12 +157,12 @@ def model_card(checkpoint: Path, trust: bool = False) -> str:
     it, the run directory's TensorBoard log; what neither holds is written as unknown."""
     from gans.models.build import build_networks
     from gans.objectives.base import build_objective
-    from gans.recipe import dump, validate
-    from gans.sampling.generate import read_checkpoint
+    from gans.recipe import dump
+    from gans.sampling.checkpoint import checkpoint_recipe, read_checkpoint
 
     checkpoint = Path(checkpoint)
     ckpt = read_checkpoint(checkpoint, trust=trust)
-    recipe = validate(ckpt["hyper_parameters"]["recipe"], source=f"{checkpoint} (recipe inside)")
+    recipe = checkpoint_recipe(ckpt["hyper_parameters"]["recipe"], checkpoint, trust)
     generator, discriminator = build_networks(recipe)
     train, data = recipe.train, recipe.data
     steps = int(ckpt.get("global_step", 0)) // (train.n_critic + 1)

@@ -1,0 +1,202 @@
+"""Objectives as named phases: the step runs what is due, a user's objective plugs in by dotted
+path, RpGAN's penalties are what the paper says, and the refactoring changed no behaviour."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import random_images, tiny_recipe
+from gans.cli import main
+from gans.errors import GansError
+from gans.objectives import losses
+from gans.objectives.base import Objective, Phase, StepContext, due
+from gans.recipe import validate
+from gans.registry import OBJECTIVES
+
+
+class MeanMatching(Objective):
+    """A user's objective, defined here and named in a recipe by dotted path: non-saturating,
+    plus a term pulling the fakes' mean image toward the reals' (a reconstruction-like term
+    whose generator side needs the real images)."""
+
+    def __init__(self, weight: float = 1.0):
+        super().__init__()
+        self.weight = weight
+        self.phases = [Phase("Dmain", "discriminator", self.d_main),
+                       Phase("Gmain", "generator", self.g_main)]
+
+    def d_main(self, ctx):
+        real_logits, fake_logits = ctx.d_logits()
+        return {"d_adversarial": losses.non_saturating_d(real_logits, fake_logits)}
+
+    def g_main(self, ctx):
+        return {"g_adversarial": losses.non_saturating_g(ctx.g_logits()),
+                "mean_match": self.weight * (ctx.fake.mean(0) - ctx.real.mean(0)).square().mean()}
+
+
+def scalars(run_dir, tag):
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return [e.value for e in events.Scalars(tag)]
+
+
+def train(tmp_path, raw, *overrides):
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(path), "--out", str(tmp_path / "runs"), *overrides]) == 0
+    (run_dir,) = (tmp_path / "runs" / raw["name"]).iterdir()
+    return run_dir
+
+
+def test_a_users_objective_plugs_in_by_dotted_path(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder, steps=3, log_every=1)
+    raw["loss"] = {"name": "test_objectives.MeanMatching", "weight": 2.0}
+    run_dir = train(tmp_path, raw)
+    matched, adversarial = scalars(run_dir, "loss/mean_match"), scalars(run_dir, "loss/g_adversarial")
+    assert len(matched) == 3 and all(v > 0 for v in matched)
+    total = scalars(run_dir, "loss/generator")  # the generator was trained on the sum
+    assert total == pytest.approx([a + m for a, m in zip(adversarial, matched)], rel=1e-5)
+    resolved = yaml.safe_load((run_dir / "recipe.yaml").read_text())
+    assert resolved["loss"] == {"name": "test_objectives.MeanMatching", "weight": 2.0}
+
+
+@pytest.mark.parametrize("loss, fragment", [
+    ({"name": "test_objectives.MeanMatching", "wieght": 2.0},
+     "unknown key 'loss.wieght'; allowed for MeanMatching: name, weight"),
+    ({"name": "test_objectives.scalars"}, "not a gans objective"),
+    ({"name": "rpgan", "gamma": -1}, "key 'loss.gamma' must not be negative"),
+    ({"name": "non-saturating", "r1_every": 0}, "key 'loss.r1_every' must be at least 1"),
+    ({"name": "hinge", "pl_weight": 1.0}, "needs a style generator"),
+])
+def test_bad_objective_keys_are_one_line_errors(tmp_path, loss, fragment):
+    with pytest.raises(GansError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        validate({"loss": loss, "data": {"resolution": 16}})
+
+
+def test_old_recipes_keep_their_loss_section_and_get_every_key():
+    recipe = validate({"loss": {"name": "wgan-gp", "r1_gamma": 1, "r1_every": 4}})
+    assert recipe.loss == {"name": "wgan-gp", "r1_gamma": 1, "r1_every": 4, "pl_weight": 0.0,
+                           "pl_every": 4, "gp_weight": 10.0}
+    assert validate({}).loss["name"] == "non-saturating"
+
+
+def test_lazy_phases_run_every_kth_update_of_their_network():
+    objective = OBJECTIVES.get("non-saturating")(r1_gamma=1.0, r1_every=4, pl_weight=0.0)
+    r1 = next(p for p in objective.phases if p.name == "Dr1")
+    assert [d for d in range(10) if due(r1, d)] == [0, 4, 8]
+    assert objective.lazy_intervals() == {"discriminator": 4}
+    rpgan = OBJECTIVES.get("rpgan")(gamma=0.1, reg_every=2)
+    assert [(p.name, p.network, p.every) for p in rpgan.phases] == [
+        ("Dmain", "discriminator", 1), ("Dreg", "discriminator", 2), ("Gmain", "generator", 1)]
+
+
+class Quadratic(torch.nn.Module):
+    """D(x) = sum(w * x^2): its input gradient 2 w x differs between reals and fakes, so a
+    penalty taken on the wrong images, or with the wrong weight, shows."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([0.5, -1.0, 2.0, 0.25]).view(1, 4, 1, 1))
+
+    def forward(self, x, labels=None):
+        return (self.w * x * x).flatten(1).sum(1)
+
+
+def context(real, fake, input_grad):
+    module = SimpleNamespace(generator=None, discriminator=Quadratic(), augment=lambda x: x)
+    return StepContext(module, real, None, None, None, fake, input_grad=frozenset(input_grad))
+
+
+def test_rpgan_r1_and_r2_are_zero_centred_penalties_on_reals_and_on_fakes():
+    real = torch.tensor([[1.0, 2.0, 0.0, -1.0], [0.5, 0.0, 1.0, 2.0]]).view(2, 4, 1, 1)
+    fake = torch.tensor([[0.0, 1.0, -1.0, 3.0], [2.0, 1.0, 0.0, 0.0]]).view(2, 4, 1, 1)
+    w = torch.tensor([0.5, -1.0, 2.0, 0.25]).view(1, 4, 1, 1)
+
+    def by_hand(x):  # mean over images of ||2 w x||^2
+        return (2 * w * x).square().flatten(1).sum(1).mean().item()
+
+    gamma, every = 0.3, 2
+    objective = OBJECTIVES.get("rpgan")(gamma=gamma, reg_every=every)
+    terms = objective.d_reg(context(real, fake, ("real", "fake")))
+    assert terms["r1"].item() == pytest.approx(gamma / 2 * every * by_hand(real))
+    assert terms["r2"].item() == pytest.approx(gamma / 2 * every * by_hand(fake))
+    assert by_hand(real) != pytest.approx(by_hand(fake))
+
+    ctx = context(real, fake, ())
+    real_logits, fake_logits = ctx.d_logits()
+    d = objective.d_main(ctx)["d_adversarial"].item()
+    assert d == pytest.approx(torch.nn.functional.softplus(fake_logits - real_logits).mean().item())
+    g = objective.g_main(ctx)["g_adversarial"].item()
+    assert g == pytest.approx(torch.nn.functional.softplus(real_logits - fake_logits).mean().item())
+
+
+def test_rpgan_trains_a_few_steps_with_r1_and_r2(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder, steps=3, log_every=1)
+    raw["model"]["discriminator"]["norm"] = "none"
+    raw["loss"] = {"name": "rpgan", "gamma": 1.0}
+    run_dir = train(tmp_path, raw)
+    for tag in ("loss/r1", "loss/r2", "loss/d_adversarial", "loss/g_adversarial"):
+        values = scalars(run_dir, tag)
+        assert len(values) == 3 and all(v == v and v >= 0 for v in values), tag
+
+
+# ----------------------------------------------------------------------------- behaviour pin
+
+# Losses logged at generator steps 1-6 by the training step as it was before objectives
+# existed (commit 99af2c4, the hand-written step), on the reference machine in float32. The
+# objectives must reproduce them: a change here is a change of the algorithm, not of its
+# layout. The tolerance leaves room for other CPUs' rounding, not for a different algorithm.
+PINNED = {
+    "ns-r1-augment": {
+        "loss": {"name": "non-saturating", "r1_gamma": 1.0, "r1_every": 2},
+        "augment": {"policy": ["color", "translation", "cutout"], "p": 0.5},
+        "loss/discriminator": [1.5577058, 1.3691101, 1.6166325, 1.4047399, 1.5110753, 1.3836799],
+        "loss/g_adversarial": [0.7788129, 0.7453439, 0.7940913, 0.7072718, 0.7561421, 0.7215306],
+    },
+    "wgan-gp-ncritic2": {
+        "loss": {"name": "wgan-gp"}, "train": {"n_critic": 2},
+        "loss/discriminator": [1.320112, 1.1995922, 0.6629726, 0.5327611, 0.2240051, 0.7089843],
+        "loss/g_adversarial": [0.0819413, 0.095539, 0.0916065, 0.0552444, 0.0777527, 0.0114654],
+    },
+    "stylegan-pl-r1": {
+        "model": {"generator": {"name": "stylegan-lite", "latent_dim": 16, "w_dim": 16,
+                                "mapping_layers": 1, "channel_base": 64, "channel_max": 16,
+                                "style_mixing": 0.9},
+                  "discriminator": {"name": "stylegan-lite", "channel_base": 64,
+                                    "channel_max": 16, "mbstd_group": 4}},
+        "loss": {"name": "non-saturating", "r1_gamma": 0.5, "r1_every": 4, "pl_weight": 2.0,
+                 "pl_every": 2},
+        "optim": {"generator": {"lr": 2.5e-3, "betas": [0.0, 0.99]},
+                  "discriminator": {"lr": 2.5e-3, "betas": [0.0, 0.99]}},
+        "loss/discriminator": [1.432534, 1.4115583, 1.4926589, 1.4306843, 1.4002893, 1.4503555],
+        "loss/g_adversarial": [0.7754505, 0.7679533, 0.7072824, 0.7295735, 0.8228201, 0.7179485],
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(PINNED))
+def test_the_first_steps_reproduce_the_losses_recorded_before_objectives(tmp_path, case):
+    folder = random_images(tmp_path / "images", 32)
+    raw = {"name": "pin", "seed": 3,
+           "model": {"generator": {"name": "dcgan", "latent_dim": 8, "width": 8},
+                     "discriminator": {"name": "dcgan", "width": 8}},
+           "data": {"name": "folder", "root": str(folder), "resolution": 16, "channels": 3},
+           "train": {"steps": 6, "batch_size": 8, "checkpoint_every": 100, "sample_every": 100,
+                     "sample_grid": 4, "log_every": 1},
+           "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False,
+                       "precision": "32-true"}}
+    expected = PINNED[case]
+    for section in ("model", "loss", "augment", "optim", "train"):
+        if section in expected:
+            raw[section] = {**raw.get(section, {}), **expected[section]}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as recorded: the sums' order, hence their rounding, is fixed
+    try:
+        run_dir = train(tmp_path, raw)
+    finally:
+        torch.set_num_threads(threads)
+    for tag in ("loss/discriminator", "loss/g_adversarial"):
+        assert scalars(run_dir, tag) == pytest.approx(expected[tag], abs=1e-5), tag
