@@ -38,12 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
-
 from gans.errors import GansError
 from gans.files import atomic_write, ensure_writable_folder
 from gans.hardware import cpu_name, uses_gpu
-from gans.recipe import Recipe, apply_override, check_anchors, deep_merge, validate
+from gans.recipe import Recipe, apply_override, deep_merge, read_yaml, validate
 
 SUITE_KEYS = ("name", "description", "base", "common", "variants", "grid", "seeds", "budget",
               "eval", "thresholds", "reference_fid_source", "watts", "extends")
@@ -170,24 +168,9 @@ def load_suite(path: Path) -> Suite:
 
 
 def _read_suite(path: Path, depth: int = 0) -> dict:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise GansError(f"{path}: suite file not found; check the path "
-                        "(e.g. recipes/bench/smoke.yaml)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GansError(f"{path}: cannot read the suite ({exc.__class__.__name__}); "
-                        "pass a readable YAML file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise GansError(f"{path}: invalid YAML{where}: "
-                        f"{getattr(exc, 'problem', None) or 'syntax error'}") from None
-    check_anchors(data, path)
-    if not isinstance(data, dict):
-        raise GansError(f"{path}: a suite must be a mapping with keys {', '.join(SUITE_KEYS)}")
+    """A suite file with the suites it `extends` merged in. Unlike a recipe's, a suite's
+    budget is replaced whole and the parent's recipe paths follow the child."""
+    data = read_yaml(path, "bench suite", f"keys ({', '.join(SUITE_KEYS)})")
     if "extends" not in data:
         return data
     parent_name = data.pop("extends")
