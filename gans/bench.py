@@ -42,6 +42,7 @@ from gans.errors import GansError
 from gans.files import atomic_write, ensure_writable_folder
 from gans.hardware import cpu_name, uses_gpu
 from gans.recipe import Recipe, apply_override, deep_merge, read_yaml, validate
+from gans.runlog import RunLog, read_run
 
 SUITE_KEYS = ("name", "description", "base", "common", "variants", "grid", "seeds", "budget",
               "eval", "thresholds", "reference_fid_source", "watts", "extends")
@@ -670,12 +671,12 @@ def execute(run: Run, suite: Suite, resume: Optional[Path] = None,
         else:
             best = _evaluate(best_ckpt, suite.eval, run.seed)
     eval_seconds = time.monotonic() - eval_started
-    events = read_events(run_dir) if run_dir is not None else Events([], 0.0)
-    train_seconds = events.seconds or session_seconds
+    log = read_run(run_dir) if run_dir is not None else RunLog(())
+    train_seconds = log.seconds or session_seconds
     r = run.recipe
     kimg_per_step = r.train.batch_size * r.train.n_critic / 1000
     curve = [[step, step * kimg_per_step, seconds, value]
-             for step, seconds, value in events.series("fid")]
+             for step, seconds, value in log.curve("fid")]
     steps = _global_step(run_dir / "checkpoints" / "last.ckpt") // (r.train.n_critic + 1) \
         if run_dir is not None else 0
     device = describe_device(r.trainer)
@@ -688,7 +689,7 @@ def execute(run: Run, suite: Suite, resume: Optional[Path] = None,
         "run_dir": os.path.relpath(run_dir, run.folder) if run_dir is not None else None,
         "generator_steps": steps, "kimg": steps * kimg_per_step,
         "train_seconds": train_seconds, "eval_seconds": eval_seconds,
-        "images_per_sec": _median(v for _, _, v in events.series("images_per_sec")),
+        "images_per_sec": _median(v for _, _, v in log.curve("images_per_sec")),
         "peak_memory_mib": peak.read_mib(),
         "peak_memory_kind": peak.kind,
         "peak_gpu_memory_mib": peak.gpu_mib() if device["kind"] == "cuda" else None,
@@ -776,60 +777,6 @@ class PeakMemory:
 
 
 # ----------------------------------------------------------------------------- time and energy
-
-
-@dataclass
-class Events:
-    """Scalars of a run from its TensorBoard files: [(tag, step, seconds, value)]; `seconds` is
-    wall-clock training time when the value was written, over all sessions of the run."""
-
-    scalars: list
-    seconds: float
-
-    def series(self, tag: str) -> list:
-        """[(step, seconds, value)] of one tag, in step order; a step logged again after a
-        resume keeps its latest value."""
-        by_step = {}
-        for t, step, seconds, value in self.scalars:
-            if t == tag:
-                by_step[step] = (step, seconds, value)
-        return [by_step[s] for s in sorted(by_step)]
-
-
-def read_events(run_dir: Path) -> Events:
-    """Each training session (the first, and each resume) writes its own event file; a session
-    lasts from its file's first event to its last. Time between sessions is not counted."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.util.tensor_util import make_ndarray
-
-    sessions = []
-    for path in Path(run_dir).glob("events.out.tfevents.*"):
-        events = []
-        try:
-            # The loader hands scalars over as 0-d tensors (TensorBoard's current layout).
-            for event in EventFileLoader(str(path)).Load():
-                for value in event.summary.value:
-                    if value.HasField("simple_value"):
-                        number = value.simple_value
-                    elif value.metadata.plugin_data.plugin_name == "scalars":
-                        number = float(make_ndarray(value.tensor))
-                    else:
-                        continue
-                    events.append((value.tag, event.step, event.wall_time, number))
-                events.append((None, event.step, event.wall_time, None))
-        except Exception:  # a file cut by a kill: what was read stays good
-            pass
-        if events:
-            sessions.append(events)
-    sessions.sort(key=lambda s: s[0][2])
-    scalars, offset = [], 0.0
-    for events in sessions:
-        start = events[0][2]
-        end = max(e[2] for e in events)
-        scalars += [(tag, step, offset + wall - start, value)
-                    for tag, step, wall, value in events if tag is not None]
-        offset += end - start
-    return Events(scalars, offset)
 
 
 # W per core: a server part's TDP over its cores, a desktop part's likewise. An estimate, used

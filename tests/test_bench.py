@@ -275,22 +275,6 @@ def test_tables_show_mean_std_reference_and_reached_counts(tmp_path):
     assert png[:4] == b"\x89PNG"
 
 
-def test_events_time_skips_the_gap_between_sessions(tmp_path, monkeypatch):
-    from torch.utils.tensorboard import SummaryWriter
-
-    for start, steps in ((1000.0, (10, 20)), (5000.0, (20, 30))):  # killed, resumed hours later
-        with monkeypatch.context() as m:  # the file's first event: the session's start
-            m.setattr(time, "time", lambda: start)
-            writer = SummaryWriter(str(tmp_path), filename_suffix=f".{int(start)}")
-        for step in steps:
-            writer.add_scalar("fid", 100.0 - step, step, walltime=start + 3 * step)
-        writer.close()
-    events = bench.read_events(tmp_path)
-    assert events.seconds == pytest.approx(60 + 90)
-    assert events.series("fid") == [(10, 30.0, 90.0), (20, 60.0 + 60.0, 80.0),
-                                    (30, 60.0 + 90.0, 70.0)]
-
-
 def test_energy_estimate_says_how_it_was_made():
     watts, method = bench.power_estimate({"kind": "cpu", "cpu": "AMD EPYC 9554", "threads": 2},
                                          None)
