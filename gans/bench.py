@@ -43,6 +43,7 @@ from gans.files import atomic_write, ensure_writable_folder
 from gans.hardware import cpu_name, uses_gpu
 from gans.recipe import Recipe, apply_override, deep_merge, read_yaml, validate
 from gans.runlog import RunLog, read_run
+from gans.training.clock import Clock
 
 SUITE_KEYS = ("name", "description", "base", "common", "variants", "grid", "seeds", "budget",
               "eval", "thresholds", "reference_fid_source", "watts", "extends")
@@ -460,19 +461,19 @@ def _run_recipe(suite: Suite, variant: Variant, seed: int) -> Recipe:
         raise GansError(f"{where}: trains on {world} devices; gans bench runs each run in one "
                         "process, so set trainer.devices: 1 (run parts of a suite on several "
                         "GPUs at once with --only, one command per GPU)")
-    images_per_step = probe.train.batch_size * probe.train.n_critic
+    clock = Clock.of(probe)
     kind, amount = suite.budget
     trainer = {k: v for k, v in probe.trainer.items() if k != "max_time"}
     if kind == "steps":
         steps = amount
     elif kind == "kimg":
-        steps = max(1, math.ceil(amount * 1000 / images_per_step))
+        steps = clock.g_steps_for_kimg(amount)
     else:
         steps = UNLIMITED_STEPS
         trainer["max_time"] = _max_time(amount)
     every = suite.eval.every
     if isinstance(every, dict):
-        every = max(1, round(every["kimg"] * 1000 / images_per_step))
+        every = clock.g_steps_near_kimg(every["kimg"])
     raw = deep_merge(raw, {"train": {"steps": steps}, "metrics": {
         "fid_every": every, "fid_num_fake": suite.eval.track_num_fake or suite.eval.num_fake,
         "fid_num_real": suite.eval.num_real if suite.eval.num_real is not None else 10 ** 9,
@@ -566,7 +567,7 @@ def describe_budget(run: Run) -> str:
     r = run.recipe
     if "max_time" in r.trainer:
         return f"until {r.trainer['max_time']} (DD:HH:MM:SS) of training"
-    kimg = r.train.steps * r.train.batch_size * r.train.n_critic / 1000
+    kimg = Clock.of(r).kimg_at(r.train.steps)
     return f"{r.train.steps} generator steps, {kimg:g} kimg"
 
 
@@ -674,10 +675,10 @@ def execute(run: Run, suite: Suite, resume: Optional[Path] = None,
     log = read_run(run_dir) if run_dir is not None else RunLog(())
     train_seconds = log.seconds or session_seconds
     r = run.recipe
-    kimg_per_step = r.train.batch_size * r.train.n_critic / 1000
-    curve = [[step, step * kimg_per_step, seconds, value]
+    clock = Clock.of(r)
+    curve = [[step, clock.kimg_at(step), seconds, value]
              for step, seconds, value in log.curve("fid")]
-    steps = _global_step(run_dir / "checkpoints" / "last.ckpt") // (r.train.n_critic + 1) \
+    steps = clock.g_steps(_global_step(run_dir / "checkpoints" / "last.ckpt")) \
         if run_dir is not None else 0
     device = describe_device(r.trainer)
     device_seconds = train_seconds + eval_seconds
@@ -687,7 +688,7 @@ def execute(run: Run, suite: Suite, resume: Optional[Path] = None,
         "suite": suite.name, "variant": run.variant.name, "seed": run.seed,
         "status": status, "message": message,
         "run_dir": os.path.relpath(run_dir, run.folder) if run_dir is not None else None,
-        "generator_steps": steps, "kimg": steps * kimg_per_step,
+        "generator_steps": steps, "kimg": clock.kimg_at(steps),
         "train_seconds": train_seconds, "eval_seconds": eval_seconds,
         "images_per_sec": _median(v for _, _, v in log.curve("images_per_sec")),
         "peak_memory_mib": peak.read_mib(),

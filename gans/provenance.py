@@ -15,6 +15,7 @@ import torch
 from gans.errors import GansError
 from gans.files import atomic_write
 from gans.runlog import RunLog, read_run
+from gans.training.clock import Clock
 
 PREFIX = "gans:"
 # Printed first, in this order, by `gans inspect`; any other gans:* key follows.
@@ -165,11 +166,12 @@ def model_card(checkpoint: Path, trust: bool = False) -> str:
     recipe = validate(ckpt["hyper_parameters"]["recipe"], source=f"{checkpoint} (recipe inside)")
     generator, discriminator = build_networks(recipe)
     train, data = recipe.train, recipe.data
-    steps = int(ckpt.get("global_step", 0)) // (train.n_critic + 1)
+    clock = Clock.of(recipe, world_size=_devices(recipe))
+    steps = clock.g_steps(int(ckpt.get("global_step", 0)))
     log = read_run(_run_dir(checkpoint))
     kimg = log.last("kimg")
     if kimg is None:
-        kimg = steps * train.n_critic * train.batch_size * _devices(recipe) / 1000
+        kimg = clock.kimg_at(steps)
     has_ema = any(k.startswith("g_ema.module.") for k in ckpt["state_dict"])
     gen_name = recipe.model.generator.get("name", "?")
     classes = ckpt["hyper_parameters"].get("class_names") or []
