@@ -154,18 +154,26 @@ def apply_overrides(raw: dict, overrides: Optional[list]) -> dict:
     return raw
 
 
-def _read_yaml(path: Path) -> dict:
+RECIPE_HOLDS = "sections (model, loss, optim, data, augment, train, trainer, metrics, seed)"
+
+
+def read_yaml(path: Path, what: str = "recipe", holds: str = RECIPE_HOLDS) -> dict:
+    """One YAML file as a mapping: the reader of every YAML file gans takes (recipes, bench
+    suites). Each failure is a GansError that names the file and `what` it is; `holds` says
+    what the mapping should contain. An empty file is an empty mapping; `extends` is left to
+    the caller, whose merge rules differ."""
+    path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise GansError(f"{path}: recipe file not found; check the path") from None
+        raise GansError(f"{path}: {what} file not found; check the path") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise GansError(f"{path}: cannot read recipe ({exc.__class__.__name__}); "
+        raise GansError(f"{path}: cannot read {what} ({exc.__class__.__name__}); "
                         "pass a readable YAML file") from None
     try:
         data = yaml.safe_load(text)
     except RecursionError:  # PyYAML parses nesting recursively
-        raise GansError(f"{path}: the YAML nests too deeply; a recipe has at most "
+        raise GansError(f"{path}: the YAML nests too deeply; a {what} has at most "
                         f"{MAX_DEPTH} levels") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -174,10 +182,9 @@ def _read_yaml(path: Path) -> dict:
         raise GansError(f"{path}: invalid YAML{where}: {problem}") from None
     if data is None:
         data = {}
-    check_anchors(data, path)
+    check_anchors(data, path, what)
     if not isinstance(data, dict):
-        raise GansError(f"{path}: a recipe must be a mapping of sections "
-                        f"(model, loss, optim, data, augment, train, trainer, metrics, seed), "
+        raise GansError(f"{path}: a {what} must be a mapping of {holds}, "
                         f"got {type(data).__name__}")
     return data
 
@@ -186,7 +193,7 @@ MAX_NODES = 100_000  # far beyond any recipe; anchors nested in anchors can exce
 MAX_DEPTH = 50  # likewise; it keeps the recursive merge and checks within Python's stack
 
 
-def check_anchors(data: Any, path: Path) -> None:
+def check_anchors(data: Any, path: Path, what: str = "recipe") -> None:
     """YAML anchors may make a value contain itself, or expand exponentially; either would
     hang the merge and the checks that walk the recipe. So would a very deep nesting."""
     sizes: dict = {}
@@ -199,12 +206,12 @@ def check_anchors(data: Any, path: Path) -> None:
                             "write that value out instead of the alias (*name)")
         if len(inside) >= MAX_DEPTH:
             raise GansError(f"{path}: the YAML nests more than {MAX_DEPTH} levels deep; "
-                            "a recipe needs a few")
+                            f"a {what} needs a few")
         if id(node) not in sizes:
             children = node.values() if isinstance(node, dict) else node
             sizes[id(node)] = 1 + sum(size(c, inside | {id(node)}) for c in children)
             if sizes[id(node)] > MAX_NODES:
-                raise GansError(f"{path}: the recipe expands to more than {MAX_NODES} values "
+                raise GansError(f"{path}: the {what} expands to more than {MAX_NODES} values "
                                 "(aliases of aliases); write it without nested anchors")
         return sizes[id(node)]
 
@@ -215,7 +222,7 @@ def _read_with_extends(path: Path, seen: tuple) -> dict:
     resolved = path.resolve()
     if resolved in seen:
         raise GansError(f"{path}: 'extends' forms a cycle; remove one of the extends")
-    data = _read_yaml(path)
+    data = read_yaml(path)
     base_name = data.pop("extends", None)
     if base_name is None:
         return data

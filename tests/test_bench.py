@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from gans import bench
+from gans.bench import measure, report
+from gans.bench.plan import UNLIMITED_STEPS
 from gans.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -177,7 +179,7 @@ def test_budgets_and_eval_every_become_recipe_keys(tmp_path):
                        variants={"ns": {}, "wgan": {"train": {"n_critic": 5},
                                                     "loss": {"name": "wgan-gp"},
                                                     "model": {"discriminator": {"norm": "none"}}}})
-    runs = bench.plan(bench.load_suite(path), tmp_path / "out")
+    runs = bench.plan_runs(bench.load_suite(path), tmp_path / "out")
     ns, wgan = (r.recipe for r in runs)
     assert (ns.train.steps, wgan.train.steps) == (100, 20)  # 6,400 real images at batch 64
     assert (ns.metrics.fid_every, wgan.metrics.fid_every) == (20, 4)
@@ -185,16 +187,23 @@ def test_budgets_and_eval_every_become_recipe_keys(tmp_path):
     assert ns.metrics.fid_reference_split == "test" and ns.name == "seed0" and ns.seed == 0
     assert runs[0].folder == tmp_path / "out" / "t" / "ns" / "seed0"
 
-    timed = bench.plan(bench.load_suite(write_suite(tmp_path, budget={"minutes": 90.5})),
-                       tmp_path / "out")[0].recipe
+    timed = bench.plan_runs(bench.load_suite(write_suite(tmp_path, budget={"minutes": 90.5})),
+                            tmp_path / "out")[0].recipe
     assert timed.trainer["max_time"] == "00:01:30:30"
-    assert timed.train.steps == bench.UNLIMITED_STEPS
+    assert timed.train.steps == UNLIMITED_STEPS
+
+
+def test_eval_every_in_kimg_is_the_nearest_step_count(tmp_path):
+    # 0.09 kimg at 64 images a step is 1.4 steps: FID every step, where the budget takes 2.
+    path = write_suite(tmp_path, budget={"kimg": 0.09}, eval={"every": {"kimg": 0.09}})
+    recipe = bench.plan_runs(bench.load_suite(path), tmp_path / "out")[0].recipe
+    assert (recipe.train.steps, recipe.metrics.fid_every) == (2, 1)
 
 
 def test_track_num_fake_sets_the_tracked_fid_only(tmp_path):
     path = write_suite(tmp_path, eval={"every": 10, "num_fake": 2000, "track_num_fake": 500})
     suite = bench.load_suite(path)
-    assert bench.plan(suite, tmp_path / "out")[0].recipe.metrics.fid_num_fake == 500
+    assert bench.plan_runs(suite, tmp_path / "out")[0].recipe.metrics.fid_num_fake == 500
     assert suite.eval.num_fake == 2000  # best and last are evaluated with this
     assert "every 10 generator steps from 500 generated images" in suite.describe_eval()
 
@@ -220,7 +229,7 @@ def test_a_suite_extends_another_with_paths_rebased(tmp_path, capsys):
     assert ns.reference_fid == [26.5]
     assert Path(other.source).resolve() == (tmp_path / "recipes" / "quick.yaml").resolve()
     assert other.raw["loss"]["name"] == "hinge" and other.raw["optim"]["generator"]["lr"] == 0.01
-    assert [r.recipe.train.steps for r in bench.plan(suite, tmp_path / "out")] == [7, 7]
+    assert [r.recipe.train.steps for r in bench.plan_runs(suite, tmp_path / "out")] == [7, 7]
 
     (studies / "base.yaml").write_text(yaml.safe_dump({"extends": "../cheap.yaml"}))
     assert main(["bench", str(child), "--dry-run"]) == 2
@@ -234,7 +243,7 @@ def test_a_suite_extends_another_with_paths_rebased(tmp_path, capsys):
 def test_grid_makes_one_variant_per_point(tmp_path):
     path = write_suite(tmp_path, variants={"dc": {}},
                        grid={"optim.generator.lr": [0.0001, 0.0002], "train.n_critic": [1, 2]})
-    runs = bench.plan(bench.load_suite(path), tmp_path / "out")
+    runs = bench.plan_runs(bench.load_suite(path), tmp_path / "out")
     assert [r.variant.name for r in runs] == [
         "dc,optim.generator.lr=0.0001,train.n_critic=1",
         "dc,optim.generator.lr=0.0001,train.n_critic=2",
@@ -260,40 +269,24 @@ def test_tables_show_mean_std_reference_and_reached_counts(tmp_path):
     results = [fake_result("a", s, fid, [[10, 0.64, 60.0, 60.0], [20, 1.28, 120.0, fid]])
                for s, fid in zip((0, 1, 2), (40.0, 44.0, 20.0))]
     results.append(fake_result("b", 0, 70.0, []))
-    summary = bench.summarize(suite, results)
+    summary = report.summarize(suite, results)
     assert summary["a"]["best_fid"]["mean"] == pytest.approx(104 / 3)
     assert summary["a"]["best_fid"]["std"] == pytest.approx(12.858, abs=1e-3)
     assert summary["a"]["kimg_to_fid_30"] == {"mean": 1.28, "std": None, "n": 1}
-    table = bench.markdown(suite, results, summary)
+    table = report.markdown(suite, results, summary)
     row_a = next(line for line in table.splitlines() if line.startswith("| a |"))
     assert "| 34.67 ± 12.86 |" in row_a and "| 26.5 ± 1.6 |" in row_a
     assert "| 1.3 (1/3) |" in row_a and "| 2.0 (1/3) |" in row_a  # FID ≤ 30 in one of three
     row_b = next(line for line in table.splitlines() if line.startswith("| b |"))
     assert "| 70.00 |" in row_b and "± " not in row_b
     assert "Not run yet: b seed 1, b seed 2." in table and "- paper FID: a paper" in table
-    png = bench.plot(suite, results, "kimg")
+    png = report.plot(suite, results, "kimg")
     assert png[:4] == b"\x89PNG"
 
 
-def test_events_time_skips_the_gap_between_sessions(tmp_path, monkeypatch):
-    from torch.utils.tensorboard import SummaryWriter
-
-    for start, steps in ((1000.0, (10, 20)), (5000.0, (20, 30))):  # killed, resumed hours later
-        with monkeypatch.context() as m:  # the file's first event: the session's start
-            m.setattr(time, "time", lambda: start)
-            writer = SummaryWriter(str(tmp_path), filename_suffix=f".{int(start)}")
-        for step in steps:
-            writer.add_scalar("fid", 100.0 - step, step, walltime=start + 3 * step)
-        writer.close()
-    events = bench.read_events(tmp_path)
-    assert events.seconds == pytest.approx(60 + 90)
-    assert events.series("fid") == [(10, 30.0, 90.0), (20, 60.0 + 60.0, 80.0),
-                                    (30, 60.0 + 90.0, 70.0)]
-
-
 def test_energy_estimate_says_how_it_was_made():
-    watts, method = bench.power_estimate({"kind": "cpu", "cpu": "AMD EPYC 9554", "threads": 2},
-                                         None)
+    watts, method = measure.power_estimate(
+        {"kind": "cpu", "cpu": "AMD EPYC 9554", "threads": 2}, None)
     assert watts == pytest.approx(11.2) and method.startswith("estimate: 2 CPU threads x 5.6 W")
-    watts, method = bench.power_estimate({"kind": "cpu", "cpu": "Some CPU", "threads": 4}, 35.0)
+    watts, method = measure.power_estimate({"kind": "cpu", "cpu": "Some CPU", "threads": 4}, 35.0)
     assert watts == 35.0 and "given" in method

@@ -14,6 +14,8 @@ import torch
 
 from gans.errors import GansError
 from gans.files import atomic_write
+from gans.runlog import RunLog, read_run
+from gans.training.clock import Clock
 
 PREFIX = "gans:"
 # Printed first, in this order, by `gans inspect`; any other gans:* key follows.
@@ -165,10 +167,12 @@ def model_card(checkpoint: Path, trust: bool = False) -> str:
     recipe = checkpoint_recipe(ckpt["hyper_parameters"]["recipe"], checkpoint, trust)
     generator, discriminator = build_networks(recipe)
     train, data = recipe.train, recipe.data
-    steps = int(ckpt.get("global_step", 0)) // (train.n_critic + 1)
-    log = read_run_log(checkpoint)
-    kimg = log["kimg"] if log.get("kimg") is not None else \
-        steps * train.n_critic * train.batch_size * _devices(recipe) / 1000
+    clock = Clock.of(recipe, world_size=_devices(recipe))
+    steps = clock.g_steps(int(ckpt.get("global_step", 0)))
+    log = read_run(_run_dir(checkpoint))
+    kimg = log.last("kimg")
+    if kimg is None:
+        kimg = clock.kimg_at(steps)
     has_ema = any(k.startswith("g_ema.module.") for k in ckpt["state_dict"])
     gen_name = recipe.model.generator.get("name", "?")
     classes = ckpt["hyper_parameters"].get("class_names") or []
@@ -203,12 +207,12 @@ def model_card(checkpoint: Path, trust: bool = False) -> str:
               f"- Hardware (recipe): accelerator {recipe.trainer.get('accelerator', 'auto')}, "
               f"devices {recipe.trainer.get('devices', 'auto')}, precision "
               f"{recipe.trainer.get('precision', '32-true')}."]
-    if log.get("seconds") is not None:
-        hours = log["seconds"] / 3600
-        lines.append(f"- Wall-clock time: {_duration(log['seconds'])} (from the TensorBoard log, "
+    if log.sessions:
+        hours = log.seconds / 3600
+        rate = log.last("images_per_sec")
+        lines.append(f"- Wall-clock time: {_duration(log.seconds)} (from the TensorBoard log, "
                      f"first to last event of each session)"
-                     + (f"; {log['images_per_sec']:.0f} images/s at the end"
-                        if log.get("images_per_sec") else "") + ".")
+                     + (f"; {rate:.0f} images/s at the end" if rate else "") + ".")
         lines.append(f"- Energy: not measured. Time x power of the device: at 300 W (a typical "
                      f"data-centre GPU board) that is about {0.3 * hours:.2g} kWh; at 30 W (a "
                      f"laptop CPU) about {0.03 * hours:.2g} kWh.")
@@ -320,57 +324,15 @@ def _duration(seconds: float) -> str:
         else f"{minutes / 60:.1f} h"
 
 
-def read_run_log(checkpoint: Path) -> dict:
-    """Training time, last kimg and images/s, FID values and protocol from the TensorBoard
-    events of the run directory the checkpoint sits in (runs/<name>/<version>/checkpoints/);
-    an empty dict when there is none or it cannot be read."""
+def _run_dir(checkpoint: Path) -> Path:
+    """The run directory a checkpoint sits in (runs/<name>/<version>/checkpoints/), or the
+    checkpoint's own folder when it has been moved out of one."""
     folder = Path(checkpoint).resolve().parent
-    run = folder.parent if folder.name == "checkpoints" else folder
-    files = sorted(run.glob("events.out.tfevents.*"))
-    if not files:
-        return {}
-    try:
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-        from tensorboard.util import tensor_util
-    except ImportError:
-        return {}
-    log: dict = {"seconds": 0.0, "fid": []}
-    for path in files:
-        first = last = None
-        try:
-            for event in EventFileLoader(str(path)).Load():
-                first = event.wall_time if first is None else first
-                last = event.wall_time
-                for value in event.summary.value:
-                    kind = value.WhichOneof("value")
-                    if kind == "simple_value":
-                        number = value.simple_value
-                    elif kind == "tensor":
-                        array = tensor_util.make_ndarray(value.tensor)
-                        if value.metadata.plugin_data.plugin_name == "text":
-                            if value.tag.startswith("fid/protocol"):
-                                item = array.flat[0] if array.size else b""
-                                log["fid_protocol"] = item.decode() if isinstance(item, bytes) \
-                                    else str(item)
-                            continue
-                        if array.size != 1 or array.dtype.kind not in "fiu":
-                            continue
-                        number = float(array.flat[0])
-                    else:
-                        continue
-                    if value.tag == "fid":
-                        log["fid"].append((event.step, number))
-                    elif value.tag in ("kimg", "images_per_sec"):
-                        log[value.tag] = number
-        except Exception:  # a log cut short by a crash still gives what it holds so far
-            pass
-        if first is not None:
-            log["seconds"] += last - first
-    return log
+    return folder.parent if folder.name == "checkpoints" else folder
 
 
-def _metric_lines(recipe, log: dict, checkpoint: Path) -> list:
-    fids = log.get("fid") or []
+def _metric_lines(recipe, log: RunLog, checkpoint: Path) -> list:
+    fids = [(step, value) for step, _, value in log.scalars("fid")]
     if not fids:
         return ["No FID was recorded during training"
                 + ("" if recipe.metrics.fid_every else " (metrics.fid_every is 0)")
@@ -379,7 +341,7 @@ def _metric_lines(recipe, log: dict, checkpoint: Path) -> list:
     last_step, last = fids[-1]
     best_step, best = min(fids, key=lambda item: item[1])
     m = recipe.metrics
-    protocol = log.get("fid_protocol") or (
+    protocol = log.text("fid/protocol") or (
         f"{m.fid_num_fake} generated vs {m.fid_num_real} real images of the "
         f"`{m.fid_reference_split}` split at {recipe.data.resolution}px, Inception-v3, "
         f"{m.inception_precision} (from the recipe)")

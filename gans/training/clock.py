@@ -65,3 +65,8 @@ class Clock:
     def g_steps_for_kimg(self, kimg: float) -> int:
         """The generator steps that show at least `kimg` thousand images (at least one)."""
         return max(1, math.ceil(kimg * 1000 / (self.n_critic * self.batch_size * self.world_size)))
+
+    def g_steps_near_kimg(self, kimg: float) -> int:
+        """The generator steps that show the nearest to `kimg` thousand images (at least one):
+        for a cadence ("FID every K kimg"), where a budget rounds up to show at least K."""
+        return max(1, round(kimg * 1000 / (self.n_critic * self.batch_size * self.world_size)))
