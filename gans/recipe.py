@@ -415,12 +415,15 @@ def _check_ranges(recipe: Recipe, source: str) -> None:
             raise GansError(f"{source}: key 'optim.{net}.betas' must be two numbers in [0, 1), "
                             f"got {opt.betas}")
     augment = recipe.augment
-    from gans.objectives.augment import TRANSFORMS
+    from gans.registry import AUGMENTATIONS
 
     for name in augment.policy:
-        if not isinstance(name, str) or name not in TRANSFORMS:
-            raise GansError(f"{source}: key 'augment.policy' has unknown transform {name!r}; "
-                            f"allowed: {', '.join(TRANSFORMS)}")
+        if not isinstance(name, str):
+            raise GansError(f"{source}: key 'augment.policy' has {_shown(name)}, not a transform "
+                            f"name; allowed: {', '.join(AUGMENTATIONS.names())}")
+        if not callable(AUGMENTATIONS.get(name, where=f"{source}: key 'augment.policy'")):
+            raise GansError(f"{source}: key 'augment.policy' names {name!r}, which is not a "
+                            f"function; allowed: {', '.join(AUGMENTATIONS.names())}")
     if augment.p is not None and not 0.0 <= augment.p <= 1.0:
         raise GansError(f"{source}: key 'augment.p' must be in [0, 1], got {augment.p}")
     if augment.ada_target is not None and not 0.0 < augment.ada_target < 1.0:

@@ -38,7 +38,7 @@ class Registry:
         if "." in name:
             return _import_dotted(name, prefix, self.kind)
         raise GansError(f"{prefix}unknown {self.kind} {name!r}; known: {', '.join(self.names())}"
-                        " (or a dotted path to your own class)")
+                        f" (or a dotted path to your own {self.kind})")
 
 
 def _import_dotted(path: str, prefix: str, kind: str) -> Any:
@@ -64,11 +64,13 @@ GENERATORS = Registry("generator")
 DISCRIMINATORS = Registry("discriminator")
 OBJECTIVES = Registry("objective")
 DATASETS = Registry("dataset")
+AUGMENTATIONS = Registry("augmentation")  # differentiable transforms for augment.policy
 
 
 def _import_builtins() -> None:
     # Registration happens on import; importing here keeps `registry` free of import cycles.
     import gans.data  # noqa: F401
+    import gans.objectives.augment  # noqa: F401
     import gans.objectives.classic  # noqa: F401
     import gans.objectives.rpgan  # noqa: F401
     import gans.models  # noqa: F401

@@ -13,13 +13,13 @@ checkpoints save it and a resumed run goes on with the same p.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gans.errors import GansError
+from gans.registry import AUGMENTATIONS
 
 
 def _uniform(images: Tensor, low: float, high: float) -> Tensor:
@@ -27,6 +27,7 @@ def _uniform(images: Tensor, low: float, high: float) -> Tensor:
                        dtype=images.dtype).uniform_(low, high)
 
 
+@AUGMENTATIONS.register("color")
 def color(images: Tensor) -> Tensor:
     """Brightness, saturation and contrast, each by a random amount per image."""
     images = images + _uniform(images, -0.5, 0.5)
@@ -37,6 +38,7 @@ def color(images: Tensor) -> Tensor:
     return (images - mean) * _uniform(images, 0.5, 1.5) + mean
 
 
+@AUGMENTATIONS.register("translation")
 def translation(images: Tensor, ratio: float = 0.125) -> Tensor:
     """Shift by up to `ratio` of the size, a whole number of pixels, padding with zeros."""
     n, _, h, w = images.shape
@@ -51,6 +53,7 @@ def translation(images: Tensor, ratio: float = 0.125) -> Tensor:
     return F.grid_sample(images, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
+@AUGMENTATIONS.register("cutout")
 def cutout(images: Tensor, ratio: float = 0.5) -> Tensor:
     """Zero a square of `ratio` of the size at a random place in each image."""
     n, _, h, w = images.shape
@@ -64,9 +67,6 @@ def cutout(images: Tensor, ratio: float = 0.5) -> Tensor:
     return images * (~inside).unsqueeze(1).to(images.dtype)
 
 
-TRANSFORMS: dict[str, Callable[[Tensor], Tensor]] = {
-    "color": color, "translation": translation, "cutout": cutout}
-
 
 class Augment(nn.Module):
     """Each transform of `policy` applied to each image with probability p.
@@ -78,10 +78,7 @@ class Augment(nn.Module):
     def __init__(self, policy: list, p: float = 0.0, target: Optional[float] = None,
                  interval: int = 4, speed_kimg: float = 100.0):
         super().__init__()
-        unknown = [name for name in policy if name not in TRANSFORMS]
-        if unknown:
-            raise GansError(f"augment.policy: unknown transform {unknown[0]!r}; "
-                            f"allowed: {', '.join(TRANSFORMS)}")
+        self.transforms = [AUGMENTATIONS.get(name, where="augment.policy") for name in policy]
         self.policy = list(policy)
         self.fixed_off = target is None and p == 0  # nothing to do, and nothing will change
         self.target, self.interval, self.speed_kimg = target, interval, speed_kimg
@@ -101,9 +98,9 @@ class Augment(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         if self.fixed_off:
             return images
-        for name in self.policy:
+        for transform in self.transforms:
             chosen = torch.rand(images.size(0), 1, 1, 1, device=images.device) < self.p
-            images = torch.where(chosen, TRANSFORMS[name](images), images)
+            images = torch.where(chosen, transform(images), images)
         return images
 
     @torch.no_grad()

@@ -15,12 +15,9 @@ travel in checkpoints and are averaged over processes like the networks' buffers
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 from torch import Tensor, nn
-
-if TYPE_CHECKING:  # the step context's owner; imported for types only
-    from gans.training.module import GANModule
 
 NETWORKS = ("discriminator", "generator")
 
@@ -91,10 +88,10 @@ class StepContext:
     rank give the same draws, so a resumed run continues bit for bit.
     """
 
-    def __init__(self, module: "GANModule", real: Tensor, real_labels: Optional[Tensor],
+    def __init__(self, module: nn.Module, real: Tensor, real_labels: Optional[Tensor],
                  z: Tensor, fake_labels: Optional[Tensor], fake: Tensor,
                  input_grad: frozenset = frozenset()):
-        self.module = module
+        self.module = module  # the GANModule: latent streams, networks, augmentation
         self.generator: nn.Module = module.generator
         self.discriminator: nn.Module = module.discriminator
         self.augment = module.augment

@@ -45,11 +45,18 @@ def refuse_foreign_code(raw: dict, path: Path) -> None:
         node = raw
         for key in keys:
             node = node.get(key) if isinstance(node, dict) else None
-        table = tables[keys[-2]]
-        if isinstance(node, str) and node not in table.names():
-            raise GansError(f"{path}: its recipe names {'.'.join(keys)}={node!r}, which is not "
-                            f"built into gans, and loading it would import and run that code; "
-                            f"if you trust where the file came from, pass --trust-checkpoint")
+        if isinstance(node, str) and node not in tables[keys[-2]].names():
+            _refuse(path, ".".join(keys), node)
+    policy = (raw.get("augment") or {}).get("policy") if isinstance(raw, dict) else None
+    for name in policy if isinstance(policy, list) else ():
+        if isinstance(name, str) and name not in registry.AUGMENTATIONS.names():
+            _refuse(path, "augment.policy", name)
+
+
+def _refuse(path: Path, key: str, name: str) -> None:
+    raise GansError(f"{path}: its recipe names {key}={name!r}, which is not built into gans, "
+                    "and loading it would import and run that code; if you trust where the "
+                    "file came from, pass --trust-checkpoint")
 
 
 def read_checkpoint(path: Path, trust: bool = False) -> dict:
