@@ -61,6 +61,9 @@ class AugmentSection:
     ada_target: Optional[float] = None  # adapt p to keep E[sign(D(real))] here (0.6); null = fixed
     ada_interval: int = 4  # discriminator steps between adjustments of p
     ada_kimg: float = 100.0  # thousands of images for p to move by 1 at most
+    # Where gradient penalties (R1, R2) take D's input gradient: at the augmented images D
+    # sees, or at the original ones through the augmentation (StyleGAN2-ADA's choice).
+    penalties_at: str = "augmented"
 
 
 @dataclass
@@ -77,6 +80,9 @@ class TrainSection:
     nan_retries: int = 3  # rollbacks at most, each halving both learning rates
     compile: bool = False  # torch.compile the training G and D (not the EMA copy)
     channels_last: bool = False  # G and D weights (hence activations) in NHWC memory layout
+    # The G update on fresh latents (Goodfellow et al.'s Algorithm 1), or on the fakes of the
+    # D update of the same batch (one G forward fewer; docs/models.md has the comparison).
+    g_fresh_latents: bool = False
 
 
 @dataclass
@@ -125,6 +131,7 @@ TRAINER_KEYS_OWNED = {
 
 ADAM_IMPLEMENTATIONS = ("for-loop", "foreach", "fused")
 INCEPTION_PRECISIONS = ("fp32", "bf16")
+PENALTY_INPUTS = ("augmented", "original")
 
 POSITIVE_INTS = {
     "train.steps", "train.batch_size", "train.n_critic", "train.checkpoint_every",
@@ -429,6 +436,9 @@ def _check_ranges(recipe: Recipe, source: str) -> None:
     if augment.ada_target is not None and not 0.0 < augment.ada_target < 1.0:
         raise GansError(f"{source}: key 'augment.ada_target' must be in (0, 1) (0.6 is usual) "
                         f"or null, got {augment.ada_target}")
+    if augment.penalties_at not in PENALTY_INPUTS:
+        raise GansError(f"{source}: key 'augment.penalties_at' must be "
+                        f"{' or '.join(PENALTY_INPUTS)}, got {augment.penalties_at!r}")
     if augment.ada_kimg <= 0:
         raise GansError(f"{source}: key 'augment.ada_kimg' must be positive, got {augment.ada_kimg}")
     if recipe.metrics.fid_every and recipe.metrics.fid_num_fake < 2:

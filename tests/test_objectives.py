@@ -79,7 +79,7 @@ def test_bad_objective_keys_are_one_line_errors(tmp_path, loss, fragment):
 def test_old_recipes_keep_their_loss_section_and_get_every_key():
     recipe = validate({"loss": {"name": "wgan-gp", "r1_gamma": 1, "r1_every": 4}})
     assert recipe.loss == {"name": "wgan-gp", "r1_gamma": 1, "r1_every": 4, "pl_weight": 0.0,
-                           "pl_every": 4, "gp_weight": 10.0}
+                           "pl_every": 4, "gp_weight": 10.0, "pl_through_mapping": False}
     assert validate({}).loss["name"] == "non-saturating"
 
 
@@ -87,7 +87,6 @@ def test_lazy_phases_run_every_kth_update_of_their_network():
     objective = OBJECTIVES.get("non-saturating")(r1_gamma=1.0, r1_every=4, pl_weight=0.0)
     r1 = next(p for p in objective.phases if p.name == "Dr1")
     assert [d for d in range(10) if due(r1, d)] == [0, 4, 8]
-    assert objective.lazy_intervals() == {"discriminator": 4}
     rpgan = OBJECTIVES.get("rpgan")(gamma=0.1, reg_every=2)
     assert [(p.name, p.network, p.every) for p in rpgan.phases] == [
         ("Dmain", "discriminator", 1), ("Dreg", "discriminator", 2), ("Gmain", "generator", 1)]
@@ -105,8 +104,10 @@ class Quadratic(torch.nn.Module):
         return (self.w * x * x).flatten(1).sum(1)
 
 
-def context(real, fake, input_grad):
-    module = SimpleNamespace(generator=None, discriminator=Quadratic(), augment=lambda x: x)
+def context(real, fake, input_grad, augment=lambda x: x, penalties_at="augmented"):
+    module = SimpleNamespace(generator=None, discriminator=Quadratic(), augment=augment,
+                             recipe=SimpleNamespace(augment=SimpleNamespace(
+                                 penalties_at=penalties_at)))
     return StepContext(module, real, None, None, None, fake, input_grad=frozenset(input_grad))
 
 
@@ -131,6 +132,70 @@ def test_rpgan_r1_and_r2_are_zero_centred_penalties_on_reals_and_on_fakes():
     assert d == pytest.approx(torch.nn.functional.softplus(fake_logits - real_logits).mean().item())
     g = objective.g_main(ctx)["g_adversarial"].item()
     assert g == pytest.approx(torch.nn.functional.softplus(real_logits - fake_logits).mean().item())
+
+
+def test_penalties_at_the_original_images_differentiate_through_the_augmentation():
+    real = torch.tensor([[1.0, 2.0, 0.0, -1.0]]).view(1, 4, 1, 1)
+    w = torch.tensor([0.5, -1.0, 2.0, 0.25]).view(1, 4, 1, 1)
+    objective = OBJECTIVES.get("non-saturating")(r1_gamma=2.0)
+    # D(a(x)) with a(x) = 3x: the gradient at a(x) is 2 w a(x); at x it is 3 times that.
+    seen = context(real, real, ("real",), augment=lambda x: 3 * x)
+    through = context(real, real, ("real",), augment=lambda x: 3 * x, penalties_at="original")
+    at_seen = objective.d_r1(seen)["r1"].item()
+    at_original = objective.d_r1(through)["r1"].item()
+    assert at_seen == pytest.approx((2 * w * 3 * real).square().sum().item())
+    assert at_original == pytest.approx(9 * at_seen)
+
+
+def test_fresh_latents_give_the_generator_update_its_own_forward(tmp_path, image_folder):
+    from gans.training.module import GANModule
+
+    counts = {}
+    for fresh in (False, True):
+        raw = tiny_recipe(tmp_path, image_folder, steps=2, log_every=1, g_fresh_latents=fresh)
+        module = GANModule(validate(raw).to_dict())
+        calls = []
+        module.generator.register_forward_hook(lambda m, args, out: calls.append(args[0]))
+        raw["name"] = f"fresh-{fresh}"
+        train_module(tmp_path / str(fresh), raw, module)
+        counts[fresh] = calls
+    assert len(counts[False]) == 2 and len(counts[True]) == 4  # per step: D's, then G's own
+    assert not torch.equal(counts[True][0], counts[True][1])
+
+
+def train_module(out, raw, module):
+    import pytorch_lightning as pl
+
+    from gans.recipe import validate as check
+    from gans.training.datamodule import GANDataModule
+
+    recipe = check(raw)
+    trainer = pl.Trainer(max_steps=recipe.train.steps * 2, accelerator="cpu", devices=1,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False)
+    trainer.fit(module, datamodule=GANDataModule(recipe.data, recipe.train.batch_size))
+
+
+@pytest.mark.parametrize("through", [False, True])
+def test_path_length_reaches_the_mapping_network_only_when_asked(through):
+    from gans.models.stylegan_lite import StyleGANLiteGenerator
+
+    torch.manual_seed(0)
+    generator = StyleGANLiteGenerator(latent_dim=8, w_dim=8, mapping_layers=1, channel_base=64,
+                                      channel_max=8, resolution=16, channels=3)
+    module = SimpleNamespace(generator=generator, discriminator=None, augment=lambda x: x,
+                             latents=lambda n: torch.randn(n, 8), fake_labels=lambda n: None)
+    ctx = StepContext(module, torch.zeros(4, 3, 16, 16), None, None, None, None)
+    objective = OBJECTIVES.get("non-saturating")(pl_weight=1.0, pl_every=1,
+                                                  pl_through_mapping=through)
+    objective.pl_mean.fill_(0.5)  # so the penalty's gradient is not zero at the start
+    objective.g_path_length(ctx)["path_length"].backward()
+    mapping = [p.grad for name, p in generator.named_parameters() if name.startswith("mapping_net")]
+    synthesis = [p.grad for name, p in generator.named_parameters()
+                 if not name.startswith("mapping_net") and p.grad is not None]
+    assert synthesis and any(g.abs().sum() > 0 for g in synthesis)
+    reached = any(g is not None and g.abs().sum() > 0 for g in mapping)
+    assert reached == through
 
 
 def test_rpgan_trains_a_few_steps_with_r1_and_r2(tmp_path, image_folder):

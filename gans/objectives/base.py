@@ -71,14 +71,6 @@ class Objective(nn.Module):
         """Extra scalars for the logs at log steps (running statistics, say)."""
         return {}
 
-    def lazy_intervals(self) -> dict:
-        """{network: k} of the lazy phases (every > 1): StyleGAN2 corrects Adam for them."""
-        intervals: dict = {}
-        for phase in self.phases:
-            if phase.every > 1:
-                intervals[phase.network] = max(intervals.get(phase.network, 1), phase.every)
-        return intervals
-
 
 class StepContext:
     """What the phases of one iteration read, computed once and shared.
@@ -98,11 +90,18 @@ class StepContext:
         self.real, self.real_labels = real, real_labels
         self.z, self.fake_labels, self.fake = z, fake_labels, fake
         self.input_grad = input_grad
+        # Penalties differentiate at the augmented images, or at the originals through the
+        # augmentation (StyleGAN2-ADA).
+        self.grad_through_augment = module.recipe.augment.penalties_at == "original" \
+            if hasattr(module, "recipe") else False
         self._d_logits: Optional[tuple] = None
         self._g_logits: Optional[Tensor] = None
         self._g_real_logits: Optional[Tensor] = None
-        self.d_real: Optional[Tensor] = None  # the images D saw in its update, augmented
+        # Where penalties take D's input gradient: the augmented images D saw in its update,
+        # or the originals when penalties differentiate through the augmentation.
+        self.d_real: Optional[Tensor] = None
         self.d_fake: Optional[Tensor] = None
+        self.d_seen: Optional[tuple] = None  # (real, fake) as D saw them, augmented
 
     @property
     def batch_size(self) -> int:
@@ -121,16 +120,30 @@ class StepContext:
         fakes detached from G. Inputs named in `input_grad` require grad, taken at the images
         D sees (after augmentation)."""
         if self._d_logits is None:
-            real = self.augment(self.real)
-            if "real" in self.input_grad:
-                real = real.detach().requires_grad_(True)
-            fake = self.augment(self.fake.detach())
-            if "fake" in self.input_grad:
-                fake = fake.detach().requires_grad_(True)
-            self.d_real, self.d_fake = real, fake
+            real, self.d_real = self._discriminator_input(self.real, "real")
+            fake, self.d_fake = self._discriminator_input(self.fake.detach(), "fake")
+            self.d_seen = (real, fake)
             self._d_logits = (self.discriminator(real, self.real_labels),
                               self.discriminator(fake, self.fake_labels))
         return self._d_logits
+
+    def _discriminator_input(self, images: Tensor, kind: str) -> tuple[Tensor, Tensor]:
+        """(what D sees, where a penalty takes its gradient)."""
+        if kind not in self.input_grad:
+            seen = self.augment(images)
+            return seen, seen
+        if self.grad_through_augment:
+            original = images.detach().requires_grad_(True)
+            return self.augment(original), original
+        seen = self.augment(images).detach().requires_grad_(True)
+        return seen, seen
+
+    def use_fakes_for_generator(self, z: Tensor, labels: Optional[Tensor]) -> None:
+        """The generator update on fresh latents (train.g_fresh_latents), not on the fakes the
+        discriminator update saw."""
+        self.z, self.fake_labels = z, labels
+        self.fake = self.generator(z, labels)
+        self._g_logits = self._g_real_logits = None
 
     def g_logits(self) -> Tensor:
         """D(fake) for the generator update: gradients flow through the fakes into G."""

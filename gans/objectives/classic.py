@@ -31,7 +31,7 @@ class Adversarial(Objective):
     gradient_penalty = False
 
     def __init__(self, r1_gamma: float = 0.0, r1_every: int = 1, pl_weight: float = 0.0,
-                 pl_every: int = 4, gp_weight: float = 10.0):
+                 pl_every: int = 4, gp_weight: float = 10.0, pl_through_mapping: bool = False):
         super().__init__()
         for key, value in (("r1_gamma", r1_gamma), ("pl_weight", pl_weight),
                            ("gp_weight", gp_weight)):
@@ -41,6 +41,7 @@ class Adversarial(Objective):
         self.r1_gamma, self.r1_every = r1_gamma, r1_every
         self.pl_weight, self.pl_every = pl_weight, pl_every
         self.gp_weight = gp_weight
+        self.pl_through_mapping = pl_through_mapping
         self.register_buffer("pl_mean", torch.zeros(()))  # running mean of the path lengths
         self.phases = [Phase("Dmain", "discriminator", self.d_main)]
         if r1_gamma > 0:
@@ -79,8 +80,8 @@ class Adversarial(Objective):
         labels = ctx.real_labels
         discriminator = ctx.discriminator if labels is None else (
             lambda images: ctx.discriminator(images, labels))
-        return {"gp": self.gp_weight * losses.gradient_penalty(
-            discriminator, ctx.d_real.detach(), ctx.d_fake)}
+        real, fake = ctx.d_seen
+        return {"gp": self.gp_weight * losses.gradient_penalty(discriminator, real.detach(), fake)}
 
     def g_main(self, ctx: StepContext) -> dict:
         return {"g_adversarial": self.g_loss(ctx.g_logits())}
@@ -88,14 +89,16 @@ class Adversarial(Objective):
     def g_path_length(self, ctx: StepContext) -> dict:
         """(|J_w^T y| - running mean)^2 on half a batch of fresh latents (StyleGAN2's Greg).
 
-        w is detached, so the penalty shapes the synthesis network alone; StyleGAN2-ADA's loss
-        lets it reach the mapping network too (docs/models.md, "Where the step departs").
+        By default w is detached, so the penalty shapes the synthesis network alone;
+        `pl_through_mapping` lets it reach the mapping network too, as StyleGAN2-ADA's loss does
+        (docs/models.md, "Where the step departs from the papers").
         """
         generator, n = ctx.generator, max(1, ctx.batch_size // 2)
         labels = ctx.sample_labels(n)
         conditioned = {} if labels is None else {"labels": labels}
         ws = generator.broadcast(generator.mapping(ctx.latents(n), **conditioned))
-        ws = ws.detach().requires_grad_(True)
+        if not self.pl_through_mapping:
+            ws = ws.detach().requires_grad_(True)
         lengths = losses.path_lengths(generator.synthesis(ws), ws)
         with torch.no_grad():
             self.pl_mean.copy_(self.pl_mean.lerp(lengths.mean().to(self.pl_mean.dtype), 0.01))

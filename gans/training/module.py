@@ -184,7 +184,8 @@ class GANModule(pl.LightningModule):
         self.seed_step()
         z = self.latents(real.size(0))
         labels = self.fake_labels(real.size(0))
-        with torch.set_grad_enabled(g_update_now):  # the one G forward serves D and G steps
+        fresh = self.recipe.train.g_fresh_latents
+        with torch.set_grad_enabled(g_update_now and not fresh):  # one G forward for D and G
             fake = self.generator(z, labels)
         ctx = StepContext(self, real, real_labels, z, labels, fake, input_grad=frozenset(
             name for phase in phases["discriminator"] for name in phase.input_grad))
@@ -194,6 +195,8 @@ class GANModule(pl.LightningModule):
             self.adapt_augmentation(ctx.computed_d_logits[0], updates_done["discriminator"])
         if not g_update_now:
             return
+        if fresh:
+            ctx.use_fakes_for_generator(self.latents(real.size(0)), self.fake_labels(real.size(0)))
         g_loss, g_grad_norm, g_terms = self.update("generator", phases["generator"], ctx)
         self.average_buffers()
         if self.g_ema is not None:
