@@ -17,7 +17,7 @@ Rows:
                          what sharing the machine costs without any synchronisation (the
                          slower of the two)
   ddp_gan                gans' default: no DDP wrapper, one all-reduce of the trained network's
-                         gradients after each backward (gans/train.py, GANDDPStrategy)
+                         gradients after each backward (gans/training/ddp.py, GANDDPStrategy)
   ddp_find_unused...     Lightning's DDP over the whole module, searching the graph for unused
                          parameters in every backward and reducing both networks every time
   separate DDP per net   G and D each in their own DistributedDataParallel, D's gradient sync

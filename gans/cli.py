@@ -58,7 +58,9 @@ def _recipe(args) -> int:
     if args.list:
         for title, table in (("generators", registry.GENERATORS),
                              ("discriminators", registry.DISCRIMINATORS),
-                             ("objectives (loss.name)", registry.OBJECTIVES), ("datasets", registry.DATASETS)):
+                             ("objectives (loss.name)", registry.OBJECTIVES),
+                             ("datasets", registry.DATASETS),
+                             ("augmentations (augment.policy)", registry.AUGMENTATIONS)):
             print(f"{title}: {', '.join(table.names())}")
         return 0
     if not args.recipe:
