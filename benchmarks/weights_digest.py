@@ -41,9 +41,8 @@ def digest(tensors: dict) -> str:
     h = hashlib.sha256()
     for key in sorted(tensors):
         h.update(key.encode())
-        h.update(tensors[key].detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
-                 if tensors[key].dim() else tensors[key].detach().cpu().reshape(1)
-                 .contiguous().view(torch.uint8).numpy().tobytes())
+        flat = tensors[key].detach().cpu().contiguous().reshape(-1)  # any layout, one order
+        h.update(flat.view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
 
