@@ -34,3 +34,20 @@ def test_dotted_path_plugs_in_a_users_class():
 def test_bad_dotted_paths_are_clear(path, fragment):
     with pytest.raises(GansError, match=fragment):
         GENERATORS.get(path)
+
+
+def test_a_generator_missing_part_of_the_interface_is_named_in_one_line(tmp_path, image_folder,
+                                                                          capsys):
+    import yaml
+
+    from conftest import tiny_recipe
+    from gans.cli import main
+
+    raw = tiny_recipe(tmp_path, image_folder)
+    raw["model"]["generator"] = {"name": "user_models.NoLatentDim"}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(path), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model.generator" in err and "latent_dim" in err, err
+    assert not (tmp_path / "runs").exists()

@@ -13,3 +13,14 @@ class TinyGenerator(nn.Module):
 
     def forward(self, z, labels=None):
         return self.net(z).view(z.size(0), *self.shape)
+
+
+class NoLatentDim(nn.Module):
+    """A generator that forgot to say how long its latents are."""
+
+    def __init__(self, channels: int = 1, resolution: int = 16):
+        super().__init__()
+        self.net = nn.Linear(4, channels * resolution * resolution)
+
+    def forward(self, z, labels=None):
+        return self.net(z)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from gans.data import class_names
+from gans.errors import GansError
+from gans.models.base import Discriminator, Generator, missing
 from gans.registry import DISCRIMINATORS, GENERATORS
 
 
@@ -14,6 +16,16 @@ def build_networks(recipe) -> tuple[nn.Module, nn.Module]:
     if num_classes:  # unconditional networks keep their signature, so plugged-in ones still build
         data["num_classes"] = num_classes
     g_spec, d_spec = dict(recipe.model.generator), dict(recipe.model.discriminator)
-    generator = GENERATORS.get(g_spec.pop("name"))(**data, **g_spec)
-    discriminator = DISCRIMINATORS.get(d_spec.pop("name"))(**data, **d_spec)
+    g_name, d_name = g_spec.pop("name"), d_spec.pop("name")
+    generator = GENERATORS.get(g_name)(**data, **g_spec)
+    discriminator = DISCRIMINATORS.get(d_name)(**data, **d_spec)
+    for key, name, network, protocol, needs in (
+            ("model.generator", g_name, generator, Generator,
+             "latent_dim and forward(z, labels=None)"),
+            ("model.discriminator", d_name, discriminator, Discriminator,
+             "forward(images, labels=None) returning one logit per image")):
+        lacking = missing(network, protocol)
+        if lacking:
+            raise GansError(f"{key}: {name!r} has no {', '.join(lacking)}; a "
+                            f"{protocol.__name__.lower()} needs {needs} (docs/architecture.md)")
     return generator, discriminator

@@ -129,10 +129,11 @@ def style_mixing_grid(generator: nn.Module, seeds: list, truncation: Optional[fl
     and shape) from row seed i and its fine styles (texture, colour) from column seed j.
     `label`: the class of every image, for a class-conditional model.
     """
-    if not supports_style_mixing(generator):
+    lacking = missing(generator, StyleGenerator)
+    if lacking:
         raise GansError(f"--style-mix: the {type(generator).__name__} of this checkpoint has no "
-                        "per-layer styles (it needs mapping, synthesis and num_ws, such as "
-                        "stylegan-lite); drop --style-mix")
+                        f"per-layer styles (it lacks {', '.join(lacking)} of a style generator, "
+                        "such as stylegan-lite); drop --style-mix")
     psi = _check_truncation(generator, truncation).get("truncation_psi", 1.0)
     device = next(generator.parameters()).device
     z = torch.cat([latents(1, generator.latent_dim, seed) for seed in seeds]).to(device)

@@ -335,7 +335,7 @@ class GANModule(pl.LightningModule):
             rates["images_per_sec"] = (seen - self._images_at_last_log) / \
                 (now - self._time_at_last_log)
         self._time_at_last_log, self._images_at_last_log = now, seen
-        return {**rates, "kimg": seen / 1000.0}
+        return {**rates, "kimg": self.clock.kimg(self.trainer.global_step)}
 
     def record(self, values: dict) -> None:
         """Scalars to TensorBoard against the generator step, and to the progress bar.
