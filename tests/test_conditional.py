@@ -11,10 +11,12 @@ from conftest import tiny_recipe
 from PIL import Image
 
 from gans.cli import main
-from gans.data import DEBIAN_FASHION_MNIST
+from gans.data import DEBIAN_FASHION_MNIST, class_names
 from gans.errors import GansError
 from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gans.models.stylegan_lite import StyleGANLiteDiscriminator, StyleGANLiteGenerator
+from gans.recipe import DataSection
+from gans.sampling import class_labels, resolve_class
 
 FAMILIES = {
     "dcgan": (DCGANGenerator, DCGANDiscriminator, {"width": 8}, {"width": 8}),
@@ -84,6 +86,51 @@ def test_unconditional_state_dict_is_unchanged(family):
     plain = d_cls(resolution=16, **d_kw).eval()
     x = torch.randn(2, 1, 16, 16)
     assert torch.equal(plain(x), plain(x, torch.tensor([1, 2])))
+
+
+# Fashion-MNIST's label order as its authors publish it (github.com/zalandoresearch/fashion-mnist),
+# written out here so that the code's own table is checked against something it did not produce.
+FASHION_MNIST_LABELS = {0: "T-shirt/top", 1: "Trouser", 2: "Pullover", 3: "Dress", 4: "Coat",
+                        5: "Sandal", 6: "Shirt", 7: "Sneaker", 8: "Bag", 9: "Ankle boot"}
+
+
+def test_fashion_mnist_class_names_follow_the_dataset_label_order():
+    from gans.classifiers import fashion_mnist as classifier
+
+    names = class_names(DataSection(name="fashion-mnist", conditional=True))
+    assert dict(enumerate(names)) == FASHION_MNIST_LABELS
+    # The classifier behind conditional_accuracy indexes its logits by the same labels.
+    assert dict(enumerate(classifier.CLASS_NAMES)) == FASHION_MNIST_LABELS
+    assert class_names(DataSection(name="fashion-mnist", conditional=False)) == ()
+
+
+@pytest.mark.parametrize("text, label", [
+    ("tshirt", 0), ("T_SHIRT", 0), ("t-shirt/top", 0), ("top", 0), ("trouser", 1),
+    ("Pullover", 2), ("dress", 3), ("COAT", 4), ("sandal", 5), ("shirt", 6), ("sneaker", 7),
+    ("Bag", 8), ("ankle-boot", 9), ("ankle_boot", 9), ("Ankle Boot", 9), ("7", 7), ("0", 0),
+    (" 9 ", 9),
+])
+def test_class_names_and_aliases_resolve_to_the_dataset_label(text, label):
+    names = class_names(DataSection(name="fashion-mnist", conditional=True))
+    assert resolve_class(text, names) == label
+
+
+def test_resolve_class_refuses_what_names_no_class():
+    names = class_names(DataSection(name="fashion-mnist", conditional=True))
+    for text in ("10", "hat", "", "sneakers"):
+        with pytest.raises(GansError, match="not a class of this checkpoint"):
+            resolve_class(text, names)
+    # MNIST's classes are digits: the name and the index agree.
+    digits = class_names(DataSection(name="mnist", conditional=True))
+    assert [resolve_class(str(d), digits) for d in range(10)] == list(range(10))
+
+
+def test_class_labels_for_one_class_every_class_and_rows_per_class():
+    assert class_labels(0, 5) is None and class_labels(0, 5, class_index=3) is None
+    assert class_labels(4, 3, class_index=2).tolist() == [2, 2, 2]
+    assert class_labels(3, 7).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    # One grid row per class: class-major.
+    assert class_labels(3, 0, per_class=2).tolist() == [0, 0, 1, 1, 2, 2]
 
 
 needs_fashion_mnist = pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(),
