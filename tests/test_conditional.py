@@ -1,5 +1,6 @@
 """Class-conditional models: networks, training from the CLI, `gans sample --class`, intra-FID."""
 
+import gzip
 import hashlib
 import math
 from types import SimpleNamespace
@@ -316,6 +317,80 @@ def test_intra_fid_per_class(conditional_run, monkeypatch):
     accuracy = results["class_coverage"]["conditional_accuracy"]
     assert set(accuracy) == set(figure["per_class"])
     assert all(0.0 <= v <= 1.0 for v in accuracy.values())
+
+
+class RecordingFeatures(RandomFeatures):
+    """RandomFeatures that keeps every image it is shown."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, pixels):
+        self.seen.append(pixels.clone())
+        return super().forward(pixels)
+
+
+def fashion_mnist_test_labels():
+    """Fashion-MNIST's test labels read from the idx file itself, not through gans.data."""
+    with gzip.open(DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz") as f:
+        data = f.read()
+    assert int.from_bytes(data[:4], "big") == 2049  # the idx magic number of a label file
+    return torch.from_numpy(np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64))
+
+
+@needs_fashion_mnist
+def test_intra_fid_compares_each_class_with_its_own_real_images(learned_classes_run, monkeypatch):
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    from gans import evaluate, metrics
+    from gans.data import load_images
+    from gans.sampling import load_generator
+
+    monkeypatch.setattr(metrics.FeaturesAsInput, "num_features", 16)
+    monkeypatch.setattr(evaluate, "resolve_inception_weights",
+                        lambda *_: SimpleNamespace(sha256="random-features"))
+    extractor = RecordingFeatures()
+    monkeypatch.setattr(evaluate, "make_extractor", lambda *_: extractor)
+    num_fake, num_real = 300, 3000  # a subset of the 10k test images: labels must follow it
+    options = evaluate.EvalOptions(metrics=("intra_fid",), num_fake=num_fake, num_real=num_real,
+                                   batch_size=num_fake, use_cache=False, device="cpu")
+    # A model whose classes differ: a barely trained one draws near the same images for every
+    # class, and a mix-up of generated classes would change no figure.
+    figure = evaluate.evaluate(learned_classes_run, options)["intra_fid"]
+
+    # The real images Inception was shown, labelled by finding each in the test split (its
+    # 10k images are all distinct at 16 px) and reading the label file at that position.
+    pixels = load_images(DataSection(name="fashion-mnist", resolution=16), split="test").pixels
+    position = {image.numpy().tobytes(): i for i, image in enumerate(pixels)}
+    assert len(position) == len(pixels)
+    labels = fashion_mnist_test_labels()
+    seen = torch.cat(extractor.seen)
+    found = [position.get(image[:1].numpy().tobytes()) for image in seen]
+    real = seen[[i is not None for i in found]]
+    real_labels = labels[[i for i in found if i is not None]]
+    assert len(real) == num_real
+
+    # The generated images as documented: z from seed 0, every class in turn, quantized as a
+    # PNG would be.
+    generator, _, _ = load_generator(learned_classes_run)
+    z = torch.randn(num_fake, generator.latent_dim, generator=torch.Generator().manual_seed(0))
+    fake_labels = torch.arange(num_fake) % 10
+    with torch.no_grad():
+        fake = ((generator(z, fake_labels) + 1) * 127.5).round().clamp(0, 255)
+    fake = fake.to(torch.uint8).expand(-1, 3, -1, -1)
+    assert torch.equal(seen[[i is None for i in found]], fake), \
+        "evaluate generated other images than z of seed 0 with every class in turn"
+
+    features = RandomFeatures()
+    features.load_state_dict(extractor.state_dict())
+    for c, name in FASHION_MNIST_LABELS.items():
+        fid = FrechetInceptionDistance(feature=features)
+        fid.update(real[real_labels == c], real=True)
+        fid.update(fake[fake_labels == c], real=False)
+        assert figure["per_class"][name] == pytest.approx(fid.compute().item(), rel=1e-3), name
+        assert figure["per_class_images"][name] == {"num_real": int((real_labels == c).sum()),
+                                                   "num_fake": num_fake // 10}
 
 
 def test_intra_fid_needs_a_conditional_checkpoint(trained_run, capsys):
