@@ -147,3 +147,12 @@ def test_eval_class_coverage_on_a_fashion_mnist_checkpoint(tmp_path, capsys):
     assert sum(figure["generated_share"].values()) == pytest.approx(1.0)
     assert 1 <= figure["value"] == figure["classes_covered"] <= 10
     assert figure["kl_real_generated"] >= 0 and len(figure["weights_sha256"]) == 64
+
+
+def test_every_metric_has_a_row_in_docs_metrics():
+    from conftest import REPO
+    from gans.evaluate import METRICS
+
+    rows = [line for line in (REPO / "docs" / "metrics.md").read_text().splitlines()
+            if line.startswith("| `")]
+    assert [m for m in METRICS if not any(row.startswith(f"| `{m}` |") for row in rows)] == []
