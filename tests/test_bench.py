@@ -18,6 +18,7 @@ from gans.cli import main
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "recipes" / "bench" / "smoke.yaml"
 LUCIC = REPO / "recipes" / "bench" / "lucic-fashion-mnist.yaml"
+LUCIC_CPU = REPO / "recipes" / "bench" / "lucic-fashion-mnist-cpu.yaml"
 QUICKSTART = REPO / "recipes" / "quickstart.yaml"
 
 
@@ -130,6 +131,46 @@ def test_lucic_suite_validates_in_a_dry_run(tmp_path, capsys):
     assert "wgan-gp seed 2        3750 generator steps, 1200 kimg" in printed
     assert "ns-gan seed 0         18750 generator steps" in printed
     assert "from 10000 generated images; against 10000 real images of the test split" in printed
+    assert not out.exists()
+
+
+def flat(raw, prefix=""):
+    """{"a": {"b": 1}} -> {"a.b": 1}."""
+    out = {}
+    for key, value in raw.items():
+        out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict)
+                   else {f"{prefix}{key}": value})
+    return out
+
+
+def test_lucic_cpu_suite_is_the_full_suite_at_its_own_budget(tmp_path, capsys):
+    """What its header promises: the same variants, seeds 0 and 1, 120 kimg (2 epochs of the
+    60k training images), FID tracked from 500 images every 40 kimg, then from 2,000 against
+    the 10k test images."""
+    full, cpu = bench.load_suite(LUCIC), bench.load_suite(LUCIC_CPU)
+    assert cpu.name == "lucic-fashion-mnist-cpu" and cpu.seeds == [0, 1]
+    assert [v.name for v in cpu.variants] == [v.name for v in full.variants]
+    assert (cpu.eval.num_fake, cpu.eval.num_real, cpu.eval.reference) == (2000, 10000, "test")
+    assert set(cpu.eval.metrics) == {"fid", "kid"}
+    same_seed = {(r.variant.name, r.seed): r.recipe for r in bench.plan(full, tmp_path / "full")}
+    runs = bench.plan(cpu, tmp_path / "out")
+    assert len(runs) == 10
+    for run in runs:
+        recipe = run.recipe
+        images_per_step = recipe.train.batch_size * recipe.train.n_critic  # real images to D
+        assert recipe.train.steps * images_per_step == 120_000, run.variant.name
+        assert recipe.metrics.fid_every * images_per_step == 40_000, run.variant.name
+        assert recipe.metrics.fid_num_fake == 500
+        assert (recipe.train.checkpoint_every, recipe.train.sample_every,
+                recipe.train.log_every) == (250, 500, 25)
+        # Everything else (losses, optimizers, networks, data) is the full suite's.
+        ours, theirs = flat(recipe.to_dict()), flat(same_seed[run.variant.name, run.seed].to_dict())
+        differing = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
+        assert differing == {"train.steps", "train.checkpoint_every", "train.sample_every",
+                             "train.log_every", "metrics.fid_every", "metrics.fid_num_fake"}
+    out = tmp_path / "dry"
+    assert main(["bench", str(LUCIC_CPU), "--dry-run", "--out", str(out)]) == 0
+    assert "5 variants x 2 seeds = 10 runs" in capsys.readouterr().out
     assert not out.exists()
 
 

@@ -65,11 +65,27 @@ def test_eval_prints_figures_with_protocol_and_writes_json(trained_run, tmp_path
     assert figures["fid"]["value"] > 0 and 0 <= figures["precision"]["value"] <= 1
 
 
-def test_eval_is_deterministic_and_reads_the_cache(trained_run, tmp_path, capsys):
+def test_eval_is_deterministic_and_reads_the_cache(trained_run, tmp_path, capsys, monkeypatch):
+    from gans.evaluation import evaluate
+
+    shown = []  # images per Inception call
+    make = evaluate.make_extractor
+
+    def counted(*args, **kwargs):
+        extractor = make(*args, **kwargs)
+        extractor.register_forward_hook(lambda module, inputs, output: shown.append(
+            len(inputs[0])))
+        return extractor
+
+    monkeypatch.setattr(evaluate, "make_extractor", counted)
     ckpt = str(trained_run / "checkpoints" / "last.ckpt")
-    args = ["eval", ckpt, "--metrics", "fid", "--num-fake", "16", "--num-real", "16"]
-    assert main(args + ["--json", str(tmp_path / "1.json")]) == 0
-    assert main(args + ["--json", str(tmp_path / "2.json"), "--no-cache"]) == 0
+    args = ["eval", ckpt, "--metrics", "fid", "--num-fake", "16", "--num-real", "17"]
+    # --no-cache computes the real features (and stores them) whatever an earlier run left.
+    assert main(args + ["--json", str(tmp_path / "1.json"), "--no-cache"]) == 0
+    assert sum(shown) == 16 + 17
+    shown.clear()
+    assert main(args + ["--json", str(tmp_path / "2.json")]) == 0
+    assert sum(shown) == 16  # the generated images only: the real features came from the cache
     first, second = (json.loads((tmp_path / f"{i}.json").read_text())["fid"]["value"]
                      for i in (1, 2))
     assert first == pytest.approx(second, rel=1e-6)
@@ -131,3 +147,12 @@ def test_eval_class_coverage_on_a_fashion_mnist_checkpoint(tmp_path, capsys):
     assert sum(figure["generated_share"].values()) == pytest.approx(1.0)
     assert 1 <= figure["value"] == figure["classes_covered"] <= 10
     assert figure["kl_real_generated"] >= 0 and len(figure["weights_sha256"]) == 64
+
+
+def test_every_metric_has_a_row_in_docs_metrics():
+    from conftest import REPO
+    from gans.evaluation.evaluate import METRICS
+
+    rows = [line for line in (REPO / "docs" / "metrics.md").read_text().splitlines()
+            if line.startswith("| `")]
+    assert [m for m in METRICS if not any(row.startswith(f"| `{m}` |") for row in rows)] == []

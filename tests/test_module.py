@@ -75,12 +75,35 @@ def test_n_critic_counts_generator_steps(tmp_path, image_folder, monkeypatch):
 
 
 def test_ema_tracks_the_generator(tmp_path, image_folder):
-    raw = tiny_recipe(tmp_path, image_folder, steps=3, ema=0.9)
-    module, dm, trainer = fit(raw, steps=3)
+    beta, steps = 0.9, 4
+    raw = tiny_recipe(tmp_path, image_folder, steps=steps, ema=beta)
+    module, dm, trainer = fit(raw, steps=steps)
+    after_step = []  # the generator's weights after each of its updates
+
+    class Hook(pl.Callback):
+        def on_train_start(self, trainer, pl_module):
+            trainer.optimizers[0].register_step_post_hook(
+                lambda *a: after_step.append(snapshot(module.generator)))
+
+    trainer.callbacks.append(Hook())
     trainer.fit(module, datamodule=dm)
+    assert len(after_step) == steps
+    # By hand: the first update copies the generator; the n-th after it moves toward the
+    # generator by 1 - decay, the decay ramping as (1 + n) / (10 + n) up to beta.
+    expected = dict(after_step[0])
+    for n, weights in enumerate(after_step[1:], start=1):
+        decay = min(beta, (1 + n) / (10 + n))
+        expected = {k: e + (1 - decay) * (weights[k] - e) for k, e in expected.items()}
     ema = dict(module.g_ema.module.named_parameters())
-    raw_g = dict(module.generator.named_parameters())
-    assert any(not torch.equal(ema[k], raw_g[k]) for k in ema)
+    for k in expected:
+        assert torch.allclose(ema[k], expected[k], atol=1e-6), k
+    # Far beyond that tolerance: an average left at the first copy, one that follows the
+    # generator exactly, and one at the fixed decay beta from the start.
+    fixed = dict(after_step[0])
+    for weights in after_step[1:]:
+        fixed = {k: e + (1 - beta) * (weights[k] - e) for k, e in fixed.items()}
+    for other in (after_step[0], after_step[-1], fixed):
+        assert max((other[k] - expected[k]).abs().max().item() for k in expected) > 1e-5
     assert module.sampling_generator is module.g_ema.module
 
 

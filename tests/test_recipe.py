@@ -131,3 +131,14 @@ def test_every_recipe_key_is_documented():
                      if dataclasses.is_dataclass(sub) else [f"`{section}.{name}`"])
             missing += [n for n in names if n not in text]
     assert not missing, f"undocumented recipe keys: {missing}"
+
+
+def test_the_error_shown_in_docs_recipes_is_the_one_train_prints(tmp_path, monkeypatch, capsys):
+    documented = [line for line in (REPO / "docs" / "recipes.md").read_text().splitlines()
+                  if line.startswith("gans train: error: recipes/my.yaml")]
+    assert len(documented) == 1
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipes").mkdir()
+    write_recipe(tmp_path / "recipes" / "my.yaml", "train:\n  stepz: 3\n")
+    assert main(["train", "recipes/my.yaml"]) == 2
+    assert capsys.readouterr().err.strip() == documented[0]

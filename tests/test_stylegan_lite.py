@@ -9,7 +9,7 @@ from gans.errors import GansError
 from gans.models.stylegan_lite import (MinibatchStd, ModulatedConv2d, StyleGANLiteDiscriminator,
                                        StyleGANLiteGenerator)
 from gans.sampling.checkpoint import load_generator
-from gans.sampling.generate import style_mixing_grid
+from gans.sampling.generate import latents, style_mixing_grid
 
 SMALL = {"latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 32}
 
@@ -104,6 +104,39 @@ def test_style_mixing_grid_layout():
     # A seed mixed with itself is its own image.
     assert torch.allclose(grid[5], own[0], atol=1e-5) and torch.allclose(grid[10], own[1], atol=1e-5)
     assert not torch.allclose(grid[6], own[1], atol=1e-3)  # coarse from seed 1, fine from 2
+
+
+def test_style_mixing_grid_takes_coarse_styles_from_the_row_and_fine_from_the_column():
+    g = small_generator().eval()
+    with torch.no_grad():  # styles far from their start, so that every layer's w shows
+        for name, p in g.named_parameters():
+            if "affine" in name:
+                p.add_(torch.randn_like(p))
+    seeds = [1, 2, 3]
+    grid = style_mixing_grid(g, seeds)
+    n = len(seeds) + 1
+    with torch.no_grad():
+        w = {s: g.mapping(latents(1, g.latent_dim, s)) for s in seeds}
+
+        def from_ws(coarse_seed, fine_seed, coarse=4):
+            # ws 0-3 drive the 4x4 and 8x8 layers (ws[3]: 8x8's RGB output and the next
+            # upsampling convolution, as in StyleGAN2's mixing of "coarse" styles).
+            layers = [w[coarse_seed]] * coarse + [w[fine_seed]] * (g.num_ws - coarse)
+            return g.synthesis(torch.stack(layers, dim=1), noise=False)[0]
+
+        for i, row in enumerate(seeds):
+            assert torch.allclose(grid[(i + 1) * n], from_ws(row, row), atol=1e-5)  # row seed
+            assert torch.allclose(grid[i + 1], from_ws(row, row), atol=1e-5)  # column seed
+            for j, column in enumerate(seeds):
+                cell = grid[(i + 1) * n + j + 1]
+                assert torch.allclose(cell, from_ws(row, column), atol=1e-5), (row, column)
+                if row != column:
+                    # What the assertion above tells apart: mixes the other way round, at
+                    # another cutoff, and either seed's own image.
+                    for other in (from_ws(column, row), from_ws(row, column, coarse=2),
+                                  from_ws(row, column, coarse=6), from_ws(row, row),
+                                  from_ws(column, column)):
+                        assert (cell - other).abs().max() > 1e-3
 
 
 def test_bad_options_are_clear_errors():
