@@ -97,7 +97,7 @@ FASHION_MNIST_LABELS = {0: "T-shirt/top", 1: "Trouser", 2: "Pullover", 3: "Dress
 
 
 def test_fashion_mnist_class_names_follow_the_dataset_label_order():
-    from gans.classifiers import fashion_mnist as classifier
+    from gans.evaluation.classifiers import fashion_mnist as classifier
 
     names = class_names(DataSection(name="fashion-mnist", conditional=True))
     assert dict(enumerate(names)) == FASHION_MNIST_LABELS
@@ -212,7 +212,7 @@ def test_class_changes_the_images_and_only_the_class(learned_classes_run, tmp_pa
 
 @needs_fashion_mnist
 def test_the_classifier_sees_the_requested_class(learned_classes_run, tmp_path):
-    from gans.classifiers.fashion_mnist import load_classifier
+    from gans.evaluation.classifiers.fashion_mnist import load_classifier
 
     classifier = load_classifier()
     # Each class asked for by another of the names `--class` takes.
