@@ -265,3 +265,19 @@ def test_the_first_steps_reproduce_the_losses_recorded_before_objectives(tmp_pat
         torch.set_num_threads(threads)
     for tag in ("loss/discriminator", "loss/g_adversarial"):
         assert scalars(run_dir, tag) == pytest.approx(expected[tag], abs=1e-5), tag
+
+
+def test_a_checkpoint_from_before_objectives_resumes(trained_run, tmp_path):
+    """Checkpoints written before objectives kept the path-length mean at the top level."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    path = run / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(path, weights_only=True)
+    state = ckpt["state_dict"]
+    state["pl_mean"] = state.pop("objective.pl_mean").fill_(0.25)
+    torch.save(ckpt, path)
+    assert main(["train", "--resume", str(run), "--set", "train.steps=22"]) == 0
+    resumed = torch.load(path, weights_only=True)["state_dict"]
+    assert "pl_mean" not in resumed and resumed["objective.pl_mean"].item() == 0.25

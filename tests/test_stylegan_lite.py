@@ -165,7 +165,7 @@ def test_trains_from_the_cli_with_every_regularizer_and_samples(tmp_path, image_
     run_dir = tmp_path / "runs" / "sg" / "version_0"
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert state["augment.p"] > 0  # random data: D is sure of the reals at once, p rises
-    assert state["pl_mean"] > 0
+    assert state["objective.pl_mean"] > 0
     assert state["generator.w_avg"].abs().sum() > 0
     assert state["g_ema.module.w_avg"].abs().sum() > 0  # the EMA generator has one too
     assert (run_dir / "samples" / "step_0000004.png").is_file()
