@@ -272,8 +272,10 @@ function lineChart(box, series, width = 420, height = 200) {
     const colour = COLOURS[i % COLOURS.length];
     add("polyline", { stroke: colour, points: data.map(([x, y]) => `${sx(x)},${sy(y)}`).join(" ") });
     if (data.length < 30) for (const [x, y] of data) add("circle", { cx: sx(x), cy: sy(y), r: 2.5, fill: colour });
-    add("text", { x: width - pad.r - 4, y: pad.t + 12 + 12 * i, "text-anchor": "end", fill: colour }, name);
   });
+  // The legend goes under the plot, where it can never cover a curve.
+  box.append(el("div", { className: "legend" }, ...Object.keys(series).map((name, i) =>
+    el("span", { className: "key", textContent: name, dataset: { colour: i % COLOURS.length } }))));
 }
 
 function fmtFid(best) {
