@@ -374,3 +374,34 @@ def test_server_generates_like_generate(serve_runs, dcgan_ckpt):
     generator, _, _ = load_generator(serve_runs.parent / dcgan_ckpt)
     want = to_pil((generate(generator, 1, 11) + 1) / 2).convert("RGB")
     assert torch.equal(pixels(served), torch.from_numpy(np.array(want)).int())
+
+
+def test_non_loopback_hosts_are_warned_about(tmp_path, capsys):
+    from gans.serve import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert main(["serve", str(tmp_path / "missing"), "--host", "0.0.0.0"]) == 2
+    assert "warning: --host 0.0.0.0 is not loopback" in capsys.readouterr().err
+
+
+def test_gans_serve_prints_its_url_and_serves(serve_runs):
+    """The command itself, as a user starts it: the printed URL answers."""
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen([sys.executable, "-m", "gans", "serve", str(serve_runs),
+                                "--port", "0"], cwd=repo, stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()  # printed once the socket listens
+        assert line.startswith("gans serve: http://127.0.0.1:"), line
+        url = line.split()[2]
+        with urllib.request.urlopen(f"{url}api/runs", timeout=30) as response:
+            assert {r["id"] for r in json.load(response)["runs"]} >= {"runs/dcgan-tiny/version_0"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

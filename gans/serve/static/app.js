@@ -127,6 +127,11 @@ function togglePin(seed, cls) {
   }
 }
 
+function pinLabel(pin) {
+  return pin.cls !== "" && model && model.classes.length
+    ? `${pin.seed} · ${model.classes[Number(pin.cls)] || pin.cls}` : `${pin.seed}`;
+}
+
 function drawPins() {
   const box = $("pins");
   box.replaceChildren();
@@ -135,8 +140,7 @@ function drawPins() {
   for (const pin of list) {
     const params = new URLSearchParams({ ckpt: state.ckpt, seed: pin.seed, ema: state.ema ? 1 : 0 });
     if (pin.cls !== "") params.set("class", pin.cls);
-    const label = pin.cls !== "" && model && model.classes.length
-      ? `${pin.seed} · ${model.classes[Number(pin.cls)] || pin.cls}` : `${pin.seed}`;
+    const label = pinLabel(pin);
     box.append(el("span", { className: "pin", dataset: { key: pin.key } },
       state.ckpt ? el("img", { src: `/api/image?${params}`, alt: `seed ${pin.seed}` }) : "",
       label,
@@ -144,7 +148,7 @@ function drawPins() {
                      onclick: () => togglePin(pin.seed, pin.cls) })));
   }
   const near = $("near");
-  near.replaceChildren(...list.map((p) => el("option", { value: p.key, textContent: `seed ${p.key}` })));
+  near.replaceChildren(...list.map((p) => el("option", { value: p.key, textContent: `seed ${pinLabel(p)}` })));
   if (!state.near && list.length) state.near = list[0].key;
   near.value = state.near;
 }
@@ -436,7 +440,7 @@ async function drawNearest() {
         `typical distance between a training image and its nearest other: ${answer.typical.toFixed(3)}` +
         (ratio === null ? "" : `; this image's nearest: ${first.distance.toFixed(3)} (${ratio.toFixed(2)}× typical)`) }),
       el("div", { className: "neighbours" },
-        el("figure", { className: "query" }, el("img", { src: answer.query, alt: "pinned image" }), el("figcaption", { textContent: `seed ${answer.seed}` })),
+        el("figure", { className: "query" }, el("img", { src: answer.query, alt: "pinned image" }), el("figcaption", { textContent: `seed ${pinLabel(pin)}` })),
         ...answer.neighbours.map((n) => el("figure", {}, el("img", { src: n.src, alt: `training image ${n.index}` }),
           el("figcaption", { textContent: `#${n.index}${n.label_name ? " " + n.label_name : ""} · ${n.distance.toFixed(3)}` })))));
   });
