@@ -75,26 +75,35 @@ class ModelCache:
     def __init__(self, capacity: int = 6):
         self.capacity = capacity
         self._models: dict = {}
+        self._loading: dict = {}
         self._lock = threading.Lock()
 
     def get(self, path: Path, use_ema: bool = True) -> Model:
-        stat = path.stat()
         key = (str(path), use_ema)
-        stamp = (stat.st_size, stat.st_mtime_ns)
         with self._lock:
-            hit = self._models.get(key)
-            if hit is not None and hit[0] == stamp:
-                self._models[key] = self._models.pop(key)  # most recently used last
-                return hit[1]
-        # Weights-only: a checkpoint that needs a full unpickle is refused, as in gans sample.
-        generator, recipe, weights = load_generator(path, use_ema=use_ema, trust=False)
-        generator.requires_grad_(False)
-        model = Model(path, generator, recipe, weights, tuple(class_names(recipe.data)))
-        with self._lock:
-            self._models[key] = (stamp, model)
-            while len(self._models) > self.capacity:
-                self._models.pop(next(iter(self._models)))
-        return model
+            loading = self._loading.setdefault(key, threading.Lock())
+        # A page opening asks for a grid and the pinned images at once: one load, not five.
+        with loading:
+            try:
+                stat = path.stat()
+            except OSError:
+                raise GansError(f"{path.name} is gone (deleted or renamed since it was listed); "
+                                "pick a checkpoint from /api/runs") from None
+            stamp = (stat.st_size, stat.st_mtime_ns)
+            with self._lock:
+                hit = self._models.get(key)
+                if hit is not None and hit[0] == stamp:
+                    self._models[key] = self._models.pop(key)  # most recently used last
+                    return hit[1]
+            # Weights-only: a checkpoint needing a full unpickle is refused, as in gans sample.
+            generator, recipe, weights = load_generator(path, use_ema=use_ema, trust=False)
+            generator.requires_grad_(False)
+            model = Model(path, generator, recipe, weights, tuple(class_names(recipe.data)))
+            with self._lock:
+                self._models[key] = (stamp, model)
+                while len(self._models) > self.capacity:
+                    self._models.pop(next(iter(self._models)))
+            return model
 
 
 def default_layers(generator) -> tuple:

@@ -205,7 +205,8 @@ class Library:
             curves = {tag: points for tag, points in curves.items() if points}
             steps = max((s for _, s, _, _ in events.scalars), default=None)
             kimg = curves["kimg"][-1][1] if curves.get("kimg") else None
-            protocol = read_run_log(run / "checkpoints" / "x").get("fid_protocol") \
+            # read_run_log finds the run from a checkpoint path inside it; the file need not exist.
+            protocol = read_run_log(run / "checkpoints" / "last.ckpt").get("fid_protocol") \
                 if curves.get("fid") else None
             return {"curves": curves, "steps": steps, "kimg": kimg,
                     "seconds": round(events.seconds, 1), "fid_protocol": protocol}

@@ -405,3 +405,21 @@ def test_gans_serve_prints_its_url_and_serves(serve_runs):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_checkpoints_load_weights_only(client, serve_runs):
+    """A checkpoint that would need a full unpickle (which can run code) is refused."""
+    import fractions
+
+    folder = serve_runs / "dcgan-tiny" / "version_0" / "checkpoints"
+    unsafe = folder / "unsafe.ckpt"
+    ckpt = torch.load(folder / "last.ckpt", weights_only=True)
+    ckpt["extra"] = fractions.Fraction(1, 3)  # any class outside torch's tensor allowlist
+    torch.save(ckpt, unsafe)
+    try:
+        response = client.get("/api/sample", params={
+            "ckpt": "runs/dcgan-tiny/version_0/checkpoints/unsafe.ckpt"})
+        assert response.status_code == 400
+        assert "full unpickle" in response.json()["error"]
+    finally:
+        unsafe.unlink()
