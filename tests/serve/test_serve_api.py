@@ -423,3 +423,22 @@ def test_checkpoints_load_weights_only(client, serve_runs):
         assert "full unpickle" in response.json()["error"]
     finally:
         unsafe.unlink()
+
+
+def test_the_explorer_reaches_the_rest_of_gans_through_backend_only():
+    """gans/serve/backend.py is the one door: when sampling or provenance move, only it
+    changes."""
+    import ast
+    from pathlib import Path
+
+    import gans.serve
+
+    for path in Path(gans.serve.__file__).parent.glob("*.py"):
+        if path.name == "backend.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                assert not (name.startswith("gans") and not name.startswith("gans.serve")), \
+                    f"{path.name} imports {name}; import it through gans/serve/backend.py"

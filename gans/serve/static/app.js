@@ -355,9 +355,11 @@ async function drawMix() {
       throw new Error("style mixing needs a style model (stylegan-lite); pick another checkpoint");
     }
     const layers = state.layers || model.default_layers.join("-");
+    const cls = state.class === "" && model.classes.length ? "0" : state.class;
+    $("mix-class").textContent = model.classes.length
+      ? `Class: ${model.classes[Number(cls)] || cls} (the class chosen in Sample; the first when none is).` : "";
     const blob = await api("/api/style-mix", sampling({
-      rows: state.rows, cols: state.cols, layers, tz: "",
-      class: state.class === "" && model.classes.length ? "0" : state.class }));
+      rows: state.rows, cols: state.cols, layers, tz: "", class: cls }));
     if (current()) $("mix-image").src = URL.createObjectURL(blob);
   });
 }
