@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from gans.cli import main
-from gans.provenance import read_info
-from gans.sampling import generate, load_generator, style_mixing_grid
+# Through the explorer's adapter, so these tests follow it when sampling and provenance move.
+from gans.serve.backend import generate, load_generator, read_info, style_mixing_grid, to_pil
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -191,8 +191,6 @@ def test_style_mixing_with_the_default_layers_is_gans_sample_style_mix(client, s
     assert response.status_code == 200, response.text
     generator, _, _ = load_generator(serve_runs.parent / style_ckpt)
     expected = style_mixing_grid(generator, [1, 2], label=8)
-    from gans.provenance import to_pil
-
     want = torch.from_numpy(np.array(to_pil((expected + 1) / 2, 3).convert("RGB"))).int()
     assert (pixels(response.content) - want).abs().max() <= 1  # batch vs one-by-one rounding
     other = client.get("/api/style-mix", params={"ckpt": style_ckpt, "rows": "1,2",
@@ -366,8 +364,6 @@ def test_server_generates_like_generate(serve_runs, dcgan_ckpt):
     import urllib.request
 
     from serving import running_server
-    from gans.provenance import to_pil
-
     with running_server([serve_runs]) as url:
         with urllib.request.urlopen(f"{url}/api/image?ckpt={dcgan_ckpt}&seed=11", timeout=30) as r:
             served = r.read()
