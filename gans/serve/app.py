@@ -384,7 +384,7 @@ async def nearest(request: Request) -> Response:
         generated = render_cells(model, [cell], psi, tz)[0]
         index = request.app.state.indexes.get(model, space)
         found = index.search(generated, k)
-        names = model.names
+        names = index.label_names
         return {
             "seed": seed, "class": label, "space": space, "index_size": len(index.features),
             "data": index.description, "build_seconds": index.seconds,

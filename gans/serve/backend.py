@@ -13,7 +13,7 @@ from gans.bench import read_events  # noqa: F401  (one TensorBoard scalar reader
 from gans.cache import cache_dir  # noqa: F401
 from gans.classifiers.fashion_mnist import load_classifier  # noqa: F401
 from gans.classifiers.fashion_mnist import to_classifier_input  # noqa: F401
-from gans.data import class_names, load_images  # noqa: F401
+from gans.data import CLASS_NAMES, class_names, load_images  # noqa: F401
 from gans.errors import GansError  # noqa: F401
 from gans.export import source_sha256  # noqa: F401
 from gans.files import atomic_write  # noqa: F401

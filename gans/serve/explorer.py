@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 import torch
 
-from gans.serve.backend import (GansError, atomic_write, cache_dir, class_labels, class_names,
+from gans.serve.backend import (CLASS_NAMES, GansError, atomic_write, cache_dir, class_labels, class_names,
                                 generate, interpolation_frames, latents, load_classifier,
                                 load_generator, load_images, make_info, save_pil, source_sha256,
                                 supports_style_mixing, supports_truncation, to_classifier_input,
@@ -245,6 +245,7 @@ class NearestIndex:
     typical: float  # median distance of a training image to its nearest other training image
     seconds: float
     description: str
+    label_names: tuple = ()  # the dataset's class names, conditional model or not
     extract: Callable = field(repr=False, default=None)
 
     def search(self, image: torch.Tensor, k: int) -> list:
@@ -330,7 +331,7 @@ class NearestIndexes:
                 atomic_write(disk, lambda f: torch.save(features, f))
         index = NearestIndex(space, images.pixels, images.labels, features,
                              (features.float() ** 2).sum(1), 0.0, 0.0, images.description,
-                             extract=extract)
+                             label_names=tuple(CLASS_NAMES.get(data.name, ())), extract=extract)
         # The yardstick a distance is read against: how close training images are to each
         # other. A generated image far closer to one training image than that is a copy.
         probe = torch.randperm(len(features), generator=torch.Generator().manual_seed(0))[:256]
