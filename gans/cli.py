@@ -1,4 +1,4 @@
-"""`gans train | recipe | sample`: argument handling only; the work lives in the modules."""
+"""The `gans` commands: argument handling only; the work lives in the modules."""
 
 from __future__ import annotations
 
@@ -215,6 +215,14 @@ def _bench(args) -> int:
         return 128 + signal.SIGINT if stop.code == 1 else stop.code
 
 
+def _serve(args) -> int:
+    from gans.serve import serve
+
+    if not 0 <= args.port <= 65535:
+        raise GansError(f"--port must be from 0 to 65535 (0 = any free port), got {args.port}")
+    return serve(args.paths or ["runs"], host=args.host, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gans", description="Recipe-driven GAN training.")
     from gans import __version__
@@ -339,6 +347,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="average power of the device in W for the energy figure (default: an "
                         "estimate, see docs/benchmarks.md)")
     p.set_defaults(run=_bench)
+
+    p = commands.add_parser("serve", help="a local web explorer for runs and checkpoints "
+                                          "(docs/explorer.md); prints its URL")
+    p.add_argument("paths", nargs="*", metavar="RUNS_DIR_OR_CKPT",
+                   help="runs folders and checkpoint files to serve, nothing outside them "
+                        "(default: runs)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any free one)")
+    p.set_defaults(run=_serve)
     return parser
 
 
