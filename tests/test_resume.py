@@ -138,3 +138,23 @@ def test_killed_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_pat
     for mine, theirs in zip(resumed["optimizer_states"], straight["optimizer_states"]):
         for key, state in theirs["state"].items():
             assert all(torch.equal(state[n], mine["state"][key][n]) for n in state)
+
+
+def test_extending_a_finished_run_is_bit_identical_to_training_longer(tmp_path, image_folder):
+    """A finished run's last checkpoint is written after `fit` stopped part way through an
+    epoch (2 of 5 batches), which Lightning already counts as a finished epoch; extended with
+    --resume, the data must still go on in the order of the longer run."""
+    raw = tiny_recipe(tmp_path, image_folder, steps=4, checkpoint_every=100)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe), "--out", str(tmp_path / "straight")]) == 0
+    straight = torch.load(tmp_path / "straight" / "tiny" / "version_0" / "checkpoints" /
+                          "last.ckpt", weights_only=True)["state_dict"]
+
+    assert main(["train", str(recipe), "--out", str(tmp_path / "extended"),
+                 "--set", "train.steps=2"]) == 0
+    run_dir = tmp_path / "extended" / "tiny" / "version_0"
+    assert main(["train", "--resume", str(run_dir), "--set", "train.steps=4"]) == 0
+    extended = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    differ = [k for k, v in straight.items() if not torch.equal(v, extended[k])]
+    assert not differ, differ

@@ -24,13 +24,25 @@ class ResumableSampler(DistributedSampler):
                          seed=seed)
         self.batch_size = batch_size
         self.skip = 0
+        self.first_epoch = 0
+        self._first_epoch_from_lightning: Optional[int] = None
 
     @property
     def batches_per_epoch(self) -> int:
         return self.num_samples // self.batch_size  # the loader drops the last partial batch
 
-    def start_at(self, batches: int) -> None:
-        self.skip = batches * self.batch_size
+    def start_at(self, batches_done: int) -> None:
+        """Go on from where `batches_done` batches of training left the data."""
+        self.first_epoch, within = divmod(batches_done, self.batches_per_epoch)
+        self.skip = within * self.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        # Lightning numbers epochs itself, and a checkpoint written after `fit` stopped part
+        # way through an epoch (a finished run, extended with --resume) already counts that
+        # epoch as done: the order follows the batches trained instead.
+        if self._first_epoch_from_lightning is None:
+            self._first_epoch_from_lightning = epoch
+        super().set_epoch(self.first_epoch + epoch - self._first_epoch_from_lightning)
 
     def __iter__(self):
         indices = list(super().__iter__())[self.skip:]
@@ -79,7 +91,7 @@ class GANDataModule(pl.LightningDataModule):
         sampler = ResumableSampler(len(self.images.pixels), self.batch_size,
                                    num_replicas=trainer.world_size if trainer else 1,
                                    rank=trainer.global_rank if trainer else 0, seed=self.seed)
-        sampler.start_at(self.batches_done() % sampler.batches_per_epoch)
+        sampler.start_at(self.batches_done())
         tensors = (self.images.pixels,)
         if self.data.conditional:
             tensors += (torch.as_tensor(self.images.labels, dtype=torch.long),)
