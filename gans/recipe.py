@@ -508,13 +508,13 @@ def _check_objective(recipe: Recipe, classes: dict, source: str) -> None:
     except (TypeError, ValueError) as exc:
         raise GansError(f"{source}: section 'loss' cannot build objective {name!r} "
                         f"({_first_line(exc)}); check its keys") from None
-    for net, protocol in objective.requires.items():
+    for net, (protocol, key, off) in objective.requires.items():
         lacking = missing(classes[net], protocol)
         if lacking:
-            raise GansError(f"{source}: the objective ({objective.describe()}) needs "
-                            f"{describe(protocol)} as model.{net}, and "
-                            f"{recipe.model.__dict__[net].get('name')!r} has no "
-                            f"{', '.join(lacking)}; change model.{net} or the loss keys")
+            raise GansError(f"{source}: key 'loss.{key}' needs {describe(protocol)} as "
+                            f"model.{net}, and {getattr(recipe.model, net).get('name')!r} has "
+                            f"no {', '.join(lacking)}; choose another model.{net} (e.g. "
+                            f"stylegan-lite) or set loss.{key}: {off}")
     defaults = {n: p.default for n, p in inspect.signature(cls).parameters.items()
                 if p.default is not inspect.Parameter.empty
                 and isinstance(p.default, (int, float, bool, str))}

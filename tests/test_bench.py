@@ -152,8 +152,8 @@ def test_lucic_cpu_suite_is_the_full_suite_at_its_own_budget(tmp_path, capsys):
     assert [v.name for v in cpu.variants] == [v.name for v in full.variants]
     assert (cpu.eval.num_fake, cpu.eval.num_real, cpu.eval.reference) == (2000, 10000, "test")
     assert set(cpu.eval.metrics) == {"fid", "kid"}
-    same_seed = {(r.variant.name, r.seed): r.recipe for r in bench.plan(full, tmp_path / "full")}
-    runs = bench.plan(cpu, tmp_path / "out")
+    same_seed = {(r.variant.name, r.seed): r.recipe for r in bench.plan_runs(full, tmp_path / "full")}
+    runs = bench.plan_runs(cpu, tmp_path / "out")
     assert len(runs) == 10
     for run in runs:
         recipe = run.recipe

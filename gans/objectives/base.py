@@ -52,9 +52,10 @@ class Phase:
 class Objective(nn.Module):
     """Base of every objective: subclasses build their phases in `__init__`.
 
-    `requires`: what the objective needs of the networks, as {"generator": protocol} (e.g.
-    path length needs a style generator); recipe validation checks it against the models'
-    interfaces (gans/models/base.py) before anything trains.
+    `requires`: what the objective needs of the networks, as {network: (protocol, the loss key
+    that asks for it, the value that turns it off)}, e.g. path length needs a style generator;
+    recipe validation checks it against the models' interfaces (gans/models/base.py) before
+    anything trains.
     """
 
     requires: dict = {}

@@ -55,7 +55,7 @@ class Adversarial(Objective):
 
     @property
     def requires(self) -> dict:
-        return {"generator": StyleGenerator} if self.pl_weight > 0 else {}
+        return {"generator": (StyleGenerator, "pl_weight", 0)} if self.pl_weight > 0 else {}
 
     def describe(self) -> str:
         parts = [self.registered_name]
