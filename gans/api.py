@@ -420,7 +420,7 @@ def card(checkpoint: PathLike, *, trust: bool = False) -> str:
 
 
 def inspect(image: PathLike) -> dict:
-    """`gans inspect`: the provenance a PNG written by gans carries ({"gans:seeds": ...});
+    """`gans inspect`: the provenance an image written by gans carries ({"seeds": "0", ...});
     {} for an image without it."""
     from gans.sampling.provenance import read_info
 
