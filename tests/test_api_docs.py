@@ -1,5 +1,5 @@
 """docs/api.md is a notebook: its Python cells run here, in order, in one namespace, so the
-page cannot drift from the code."""
+page cannot drift from the code; the README's Python example runs after them."""
 
 import os
 import re
@@ -39,3 +39,7 @@ def test_every_cell_of_the_api_page_runs(tmp_path, monkeypatch):
     assert namespace["module"].g_step == 5
     assert os.path.isfile(Path(namespace["trainer"].logger.log_dir) / "metrics.csv")
     assert set(namespace["runs"]) == {1e-4, 2e-4}
+    # The README's example loads the page's first run, which is where it says.
+    (readme,) = python_cells((REPO / "README.md").read_text())
+    exec(compile(readme, "README.md", "exec"), namespace)
+    assert namespace["G"].path == Path("runs/quickstart/version_0/checkpoints/last.ckpt")
