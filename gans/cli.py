@@ -1,16 +1,15 @@
-"""The `gans` commands: argument handling only; the work lives in the modules."""
+"""The `gans` command: argument handling only, over the functions of gans/api.py (the same
+ones `import gans` offers)."""
 
 from __future__ import annotations
 
 import argparse
 import signal
-import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 from gans.errors import GansError
-from gans.files import ensure_writable_folder
 
 EXIT_USAGE = 2
 TRUST_HELP = ("load a checkpoint that holds more than tensors (a full unpickle, which can run "
@@ -19,27 +18,13 @@ TRUST_HELP = ("load a checkpoint that holds more than tensors (a full unpickle, 
 
 
 def _train(args) -> int:
-    from gans.recipe import apply_overrides, load_recipe
-    from gans.training.run import resume_point, train
-
-    if args.resume is None:
-        if args.recipe is None:
-            raise GansError("gans train needs a recipe (gans train RECIPE.yaml) or --resume RUN_DIR")
-        recipe = load_recipe(args.recipe, args.set)
-        resume = None
-    else:
-        if args.recipe is not None:
-            raise GansError("--resume continues a run with the recipe inside its checkpoint; "
-                            "drop RECIPE (change keys with --set) or start a new run")
-        from gans.sampling.checkpoint import checkpoint_recipe, read_checkpoint
-
-        resume = resume_point(Path(args.resume))
-        raw = read_checkpoint(resume, trust=args.trust_checkpoint)["hyper_parameters"]["recipe"]
-        recipe = checkpoint_recipe(apply_overrides(raw, args.set), resume, args.trust_checkpoint)
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+    from gans import api
+
     try:
-        run_dir = train(recipe, Path(args.out), resume=resume, trust=args.trust_checkpoint)
+        run = api.train(args.recipe, Path(args.out), overrides=args.set, resume=args.resume,
+                        trust=args.trust_checkpoint)
     except SIGTERMException:  # the checkpoint is saved and the message printed by then
         return 128 + signal.SIGTERM
     except SystemExit as stop:  # how Lightning ends a run after Ctrl-C, once it has saved
@@ -47,36 +32,30 @@ def _train(args) -> int:
     from pytorch_lightning.utilities import rank_zero_only
 
     if rank_zero_only.rank == 0:  # every process of a multi-device run returns here
-        print(run_dir)
+        print(run.run_dir)
     return 0
 
 
 def _recipe(args) -> int:
-    from gans import registry
-    from gans.recipe import dump, load_recipe
+    from gans import api
+    from gans.recipe import Recipe
 
     if args.list:
-        for title, table in (("generators", registry.GENERATORS),
-                             ("discriminators", registry.DISCRIMINATORS),
-                             ("objectives (loss.name)", registry.OBJECTIVES),
-                             ("datasets", registry.DATASETS),
-                             ("augmentations (augment.policy)", registry.AUGMENTATIONS)):
-            print(f"{title}: {', '.join(table.names())}")
+        for title, names in api.registered().items():
+            print(f"{title}: {', '.join(names)}")
         return 0
     if not args.recipe:
         raise GansError("gans recipe needs a recipe file (gans recipe RECIPE.yaml) or --list")
-    print(dump(load_recipe(args.recipe, args.set)), end="")
+    print(Recipe.load(args.recipe, args.set).to_yaml(), end="")
     return 0
 
 
 def _sample(args) -> int:
-    from gans.sampling.export import source_sha256
-    from gans.data import class_names
-    from gans.sampling.checkpoint import load_generator
-    from gans.sampling.generate import (class_labels, generate, interpolation_frames, parse_seeds,
-                                        resolve_class, style_mixing_grid, write_animation,
-                                        write_samples)
+    from gans import api
+    from gans.sampling.generate import parse_seeds
 
+    # Which flags go together is the command line's business; the values are checked by the
+    # functions that use them.
     if args.num < 1:
         raise GansError(f"--num must be at least 1, got {args.num}")
     if args.nrow is not None and args.nrow < 1:
@@ -94,7 +73,6 @@ def _sample(args) -> int:
         raise GansError("--class and --per-class are two kinds of grid; pick one")
     if args.per_class is not None and args.per_class < 1:
         raise GansError(f"--per-class must be at least 1, got {args.per_class}")
-    by_class = args.class_ is not None or args.per_class is not None
     if args.per_class is not None and (args.style_mix or args.interpolate):
         raise GansError("--per-class goes with plain samples; for --style-mix or --interpolate "
                         "of a class-conditional model pick one with --class")
@@ -104,59 +82,33 @@ def _sample(args) -> int:
     if args.interpolate and (args.frames < 2 or args.fps <= 0):
         raise GansError(f"--frames must be at least 2 and --fps above 0, "
                         f"got --frames {args.frames} --fps {args.fps}")
-    generator, recipe, weights = load_generator(Path(args.checkpoint), use_ema=not args.no_ema,
-                                                trust=args.trust_checkpoint)
-    if weights == "raw" and not args.no_ema:
+    generator = api.load(Path(args.checkpoint), use_ema=not args.no_ema,
+                         trust=args.trust_checkpoint)
+    if generator.weights == "raw" and not args.no_ema:
         print("note: this file holds no EMA generator (train.ema was 0, or it was exported "
               "with --no-ema); sampling the trained generator", file=sys.stderr)
-    names = class_names(recipe.data)
-    if by_class and not names:
-        flag = "--class" if args.class_ is not None else "--per-class"
-        raise GansError(f"{flag}: this checkpoint's model is not class-conditional (trained "
-                        "without data.conditional: true); drop the flag")
-    if names and (args.style_mix or args.interpolate) and args.class_ is None:
-        raise GansError(f"this checkpoint is class-conditional: add --class to "
-                        f"{'--style-mix' if args.style_mix else '--interpolate'} (one of: "
-                        f"{', '.join(names)})")
-    class_index = resolve_class(args.class_, names) if args.class_ is not None else None
-    provenance = {"checkpoint": Path(args.checkpoint), "recipe": recipe.to_dict(),
-                  "checkpoint_sha256": source_sha256(Path(args.checkpoint)),
-                  "weights": weights, "truncation": args.truncation,
-                  "truncate_z": args.truncate_z}
-    if class_index is not None:
-        provenance["class"] = names[class_index]
     if args.interpolate:
-        frames = interpolation_frames(generator, seeds, args.frames, args.truncation,
-                                      args.truncate_z, label=class_index)
-        print(write_animation(frames, args.out, args.fps, args.frames,
-                              {**provenance, "seeds": seeds, "frames": args.frames}))
+        print(generator.save_interpolation(args.out, seeds, args.frames, args.fps,
+                                           truncation=args.truncation,
+                                           truncate_z=args.truncate_z, class_name=args.class_))
         return 0
     if args.style_mix:
-        if str(args.out).endswith(("/", os.sep)) or Path(args.out).is_dir():
-            raise GansError("--style-mix writes one grid: pass --out FILE.png")
-        grid = style_mixing_grid(generator, seeds, args.truncation, label=class_index)
-        print(write_samples(grid, args.out, nrow=len(seeds) + 1, seed=seeds,
-                            provenance=provenance, kind="style-mix")[0])
+        print(generator.save_style_mix(args.out, seeds, truncation=args.truncation,
+                                       class_name=args.class_))
         return 0
-    num, nrow = args.num, args.nrow
-    if args.per_class is not None:  # one row per class
-        num, nrow = args.per_class * len(names), args.per_class
-        provenance["classes"] = "one row per class: " + ", ".join(names)
-    labels = class_labels(len(names), num, class_index, args.per_class)
-    images = generate(generator, num, args.seed, truncation=args.truncation,
-                      truncate_z=args.truncate_z, labels=labels)
-    written = write_samples(images, args.out, nrow=nrow, seed=args.seed,
-                            provenance=provenance)
-    for path in written[-1:]:
-        print(path if num == 1 or not str(args.out).endswith("/")
-              else f"{num} images in {path.parent}")
+    written = generator.save(args.out, args.num, args.seed, nrow=args.nrow,
+                             class_name=args.class_, per_class=args.per_class,
+                             truncation=args.truncation, truncate_z=args.truncate_z)
+    print(written[-1] if len(written) == 1 or not str(args.out).endswith("/")
+          else f"{len(written)} images in {written[-1].parent}")
     return 0
 
 
 def _inspect(args) -> int:
-    from gans.sampling.provenance import format_info, read_info
+    from gans import api
+    from gans.sampling.provenance import format_info
 
-    info = read_info(Path(args.image))
+    info = api.inspect(Path(args.image))
     if not info:
         print(f"{args.image}: no gans provenance (not written by gans, or its text chunks "
               "were stripped)")
@@ -166,49 +118,44 @@ def _inspect(args) -> int:
 
 
 def _card(args) -> int:
-    from gans.sampling.provenance import model_card
+    from gans import api
 
-    print(model_card(Path(args.checkpoint), trust=args.trust_checkpoint), end="")
+    print(api.card(Path(args.checkpoint), trust=args.trust_checkpoint), end="")
     return 0
 
 
 def _export(args) -> int:
-    from gans.sampling.export import export_generator
+    from gans import api
 
-    weights = export_generator(Path(args.checkpoint), Path(args.out), use_ema=not args.no_ema,
-                               trust=args.trust_checkpoint)
+    weights = api.export(Path(args.checkpoint), Path(args.out), use_ema=not args.no_ema,
+                         trust=args.trust_checkpoint)
     print(f"{args.out} ({weights} generator)")
     return 0
 
 
 def _eval(args) -> int:
-    from gans.evaluation.evaluate import EvalOptions, evaluate, format_table, parse_metrics, write_json
+    from gans import api
+    from gans.evaluation.evaluate import format_table
 
-    options = EvalOptions(
-        metrics=parse_metrics(args.metrics) if args.metrics else None,
-        num_fake=args.num_fake, reference=args.reference, num_real=args.num_real,
-        batch_size=args.batch_size, seed=args.seed, use_cache=not args.no_cache,
-        use_ema=not args.no_ema, device=args.device, trust_checkpoint=args.trust_checkpoint,
-        precision=args.precision, compile=args.compile)
-    if args.json:
-        if Path(args.json).is_dir():
-            raise GansError(f"--json {args.json} is a folder; pass a file path")
-        ensure_writable_folder(Path(args.json).parent, "pass --json in a writable folder")
-    results = evaluate(Path(args.checkpoint), options)
+    results = api.evaluate(
+        Path(args.checkpoint), metrics=args.metrics or None, num_fake=args.num_fake,
+        reference=args.reference, num_real=args.num_real, batch_size=args.batch_size,
+        seed=args.seed, use_cache=not args.no_cache, use_ema=not args.no_ema,
+        device=args.device, precision=args.precision, compile=args.compile,
+        trust=args.trust_checkpoint, json_path=args.json)
     print(format_table(results))
-    if args.json:
-        write_json(results, Path(args.json))
     return 0
 
 
 def _bench(args) -> int:
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from gans.bench import run_suite
+    from gans import api
 
     try:
-        return run_suite(Path(args.suite), Path(args.out), only=args.only,
-                         dry_run=args.dry_run, watts=args.watts)
+        api.benchmark(Path(args.suite), Path(args.out), only=args.only, dry_run=args.dry_run,
+                      watts=args.watts)
+        return 0
     except SIGTERMException:  # the run's last.ckpt is saved: the next `gans bench` resumes it
         return 128 + signal.SIGTERM
     except SystemExit as stop:  # Lightning's way out after Ctrl-C, once it has saved
@@ -245,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", nargs="?", help="recipe YAML file")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     p.add_argument("--list", action="store_true",
-                   help="list registered generators, discriminators, losses and datasets")
+                   help="list registered generators, discriminators, objectives, datasets and augmentations")
     p.set_defaults(run=_recipe)
 
     p = commands.add_parser("sample", help="write images from a checkpoint")

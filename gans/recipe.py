@@ -9,6 +9,7 @@ what is allowed, raised before anything is written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import types
@@ -19,7 +20,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from gans.errors import GansError
+from gans.errors import GansError, RecipeError
 
 
 @dataclass
@@ -115,6 +116,16 @@ class Recipe:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def load(cls, path: Union[str, Path], overrides: Optional[list] = None) -> "Recipe":
+        """Read, merge (`extends:`) and validate a recipe file; `overrides` are "a.b=c" strings,
+        as `--set` takes them. Any problem is a one-line `RecipeError`."""
+        return load_recipe(path, overrides)
+
+    def to_yaml(self) -> str:
+        """The resolved recipe as YAML (what `gans recipe` prints and a run saves)."""
+        return dump(self)
+
 
 # Trainer arguments that the recipe owns elsewhere: setting them in `trainer:` would fight it.
 TRAINER_KEYS_OWNED = {
@@ -145,6 +156,22 @@ NON_NEGATIVE = {"train.nan_retries", "metrics.fid_every", "data.num_workers",
 # ----------------------------------------------------------------------------- loading
 
 
+def _recipe_errors(function):
+    # The checks raise GansError; from the entry points they leave as RecipeError, so that a
+    # caller can tell a bad recipe from a missing checkpoint or a failed run.
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except RecipeError:
+            raise
+        except GansError as exc:
+            raise RecipeError(str(exc)) from None
+
+    return checked
+
+
+@_recipe_errors
 def load_recipe(path: Union[str, Path], overrides: Optional[list] = None) -> Recipe:
     """Read, merge and validate a recipe file; `overrides` are "a.b=c" strings."""
     path = Path(path)
@@ -153,6 +180,7 @@ def load_recipe(path: Union[str, Path], overrides: Optional[list] = None) -> Rec
     return validate(apply_overrides(raw, overrides), source=str(path))
 
 
+@_recipe_errors
 def apply_overrides(raw: dict, overrides: Optional[list]) -> dict:
     """A copy of `raw` with each "a.b=c" applied (c parsed as YAML)."""
     raw = deep_merge({}, raw)
@@ -291,6 +319,7 @@ def apply_override(raw: dict, item: str, where: Optional[str] = None) -> None:
 # ----------------------------------------------------------------------------- validation
 
 
+@_recipe_errors
 def validate(raw: dict, source: str = "<recipe>") -> Recipe:
     recipe = _build(Recipe, raw, prefix="", source=source)
     _check_ranges(recipe, source)
@@ -585,3 +614,19 @@ def _check_trainer(trainer: dict, source: str) -> None:
 
 def dump(recipe: Recipe) -> str:
     return yaml.safe_dump(recipe.to_dict(), sort_keys=False)
+
+
+def as_recipe(source: Union[Recipe, dict, str, Path],
+              overrides: Optional[list] = None) -> Recipe:
+    """A validated Recipe from a Recipe, a plain mapping or a recipe file, with `overrides`
+    ("a.b=c") applied: what every entry point that takes "a recipe" accepts."""
+    if isinstance(source, (str, Path)):
+        return load_recipe(source, overrides)
+    if isinstance(source, Recipe):
+        if not overrides:
+            return source
+        return validate(apply_overrides(source.to_dict(), overrides), source=source.name)
+    if isinstance(source, dict):
+        return validate(apply_overrides(source, overrides), source="<recipe mapping>")
+    raise RecipeError(f"expected a Recipe, a mapping or a recipe file path, "
+                      f"got {type(source).__name__}")

@@ -17,8 +17,11 @@ TIERS = [
     ("models and objectives", ["gans.models", "gans.objectives"]),
     ("training, sampling, evaluation", ["gans.training", "gans.sampling", "gans.evaluation"]),
     ("bench and the explorer", ["gans.bench", "gans.serve"]),
-    ("the command line", ["gans.cli", "gans.__main__"]),
+    ("the Python API and the command line over it", ["gans.api", "gans.cli", "gans.__main__"]),
 ]
+# The package's own names (gans.load, gans.GANModule, ...) are looked up in their modules on
+# first use by `gans.__getattr__`, by module name: `import gans` imports nothing, so it adds no
+# edge to the graph.
 # Importing the built-in families registers them; the registry does so on first lookup. That
 # import runs against the tiers by design, and is the only one that may.
 PLUGIN_LOADER = "gans.registry"

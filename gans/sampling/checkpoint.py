@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gans.errors import GansError
+from gans.errors import CheckpointError
 from gans.recipe import Recipe, validate
 
 EXPORT_FORMAT = "gans-generator/1"
@@ -54,9 +54,9 @@ def refuse_foreign_code(raw: dict, path: Path) -> None:
 
 
 def _refuse(path: Path, key: str, name: str) -> None:
-    raise GansError(f"{path}: its recipe names {key}={name!r}, which is not built into gans, "
-                    "and loading it would import and run that code; if you trust where the "
-                    "file came from, pass --trust-checkpoint")
+    raise CheckpointError(f"{path}: its recipe names {key}={name!r}, which is not built into gans, "
+                          "and loading it would import and run that code; if you trust where the "
+                          "file came from, pass --trust-checkpoint")
 
 
 def read_checkpoint(path: Path, trust: bool = False) -> dict:
@@ -64,8 +64,8 @@ def read_checkpoint(path: Path, trust: bool = False) -> dict:
     `trust` (--trust-checkpoint) says the file comes from a trusted source."""
     path = Path(path)
     if not path.is_file():
-        raise GansError(f"checkpoint {path} not found; pass runs/<name>/<version>/checkpoints/"
-                        "last.ckpt (or best.ckpt)")
+        raise CheckpointError(f"checkpoint {path} not found; pass runs/<name>/<version>/"
+                              "checkpoints/last.ckpt (or best.ckpt)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
@@ -74,22 +74,23 @@ def read_checkpoint(path: Path, trust: bool = False) -> dict:
         needs = re.search(r"(?:GLOBAL|Unsupported class) (\S+?)\.?(\s|$)", str(exc))
         if needs is None or trust:
             why = _first_line(exc) if trust else exc.__class__.__name__  # torch's is a page
-            raise GansError(f"{path} is not a readable gans checkpoint ({why}); "
-                            "pass a .ckpt written by gans train") from None
-        raise GansError(f"{path} holds {needs.group(1)}, which only a full unpickle can load, "
-                        "and unpickling can run arbitrary code; if you trust where the file "
-                        "came from, pass --trust-checkpoint") from None
+            raise CheckpointError(f"{path} is not a readable gans checkpoint ({why}); "
+                                  "pass a .ckpt written by gans train") from None
+        raise CheckpointError(f"{path} holds {needs.group(1)}, which only a full unpickle can "
+                              "load, and unpickling can run arbitrary code; if you trust where "
+                              "the file came from, pass --trust-checkpoint") from None
     except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise GansError(f"{path} is not a readable gans checkpoint "
-                        f"({exc.__class__.__name__}); pass a .ckpt written by gans train") from None
+        raise CheckpointError(f"{path} is not a readable gans checkpoint "
+                              f"({exc.__class__.__name__}); pass a .ckpt written by gans "
+                              "train") from None
     except Exception as exc:  # a trusted full unpickle runs the file's own code: anything goes
-        raise GansError(f"{path} could not be unpickled ({_first_line(exc)}); "
-                        "pass a .ckpt written by gans train") from None
+        raise CheckpointError(f"{path} could not be unpickled ({_first_line(exc)}); "
+                              "pass a .ckpt written by gans train") from None
     hyper = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not isinstance(hyper, dict) or not isinstance(hyper.get("recipe"), dict) \
             or not isinstance(ckpt.get("state_dict"), dict):
-        raise GansError(f"{path} is not a gans checkpoint (it holds no recipe); "
-                        "pass a .ckpt written by gans train")
+        raise CheckpointError(f"{path} is not a gans checkpoint (it holds no recipe); "
+                              "pass a .ckpt written by gans train")
     return ckpt
 
 
@@ -118,23 +119,24 @@ def load_generator(path: Path, use_ema: bool = True,
 
 
 def read_exported(path: Path) -> tuple[dict, dict]:
-    """(tensors, metadata) of a file written by `gans export`, or a one-line GansError."""
+    """(tensors, metadata) of a file written by `gans export`, or a one-line CheckpointError."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
     path = Path(path)
     if not path.is_file():
-        raise GansError(f"{path} not found; pass a .safetensors written by gans export")
+        raise CheckpointError(f"{path} not found; pass a .safetensors written by gans export")
     try:
         data = path.read_bytes()
         state = load(data)
         metadata = _metadata(data)
     except (SafetensorError, ValueError, OSError, RuntimeError) as exc:
-        raise GansError(f"{path} is not a readable safetensors file ({exc.__class__.__name__});"
-                        " pass a file written by gans export") from None
+        raise CheckpointError(f"{path} is not a readable safetensors file "
+                              f"({exc.__class__.__name__}); pass a file written by gans export") \
+            from None
     if metadata.get("format") != EXPORT_FORMAT or "recipe" not in metadata:
-        raise GansError(f"{path} is not a gans generator (its metadata has no recipe); "
-                        "pass a file written by gans export")
+        raise CheckpointError(f"{path} is not a gans generator (its metadata has no recipe); "
+                              "pass a file written by gans export")
     return state, metadata
 
 
@@ -152,18 +154,19 @@ def load_exported(path: Path, use_ema: bool = True,
     state, metadata = read_exported(path)
     weights = metadata.get("weights", "ema")
     if not use_ema and weights == "ema":
-        raise GansError(f"{path} holds the EMA generator only; for the trained one export "
-                        "again with gans export CKPT --no-ema, or drop --no-ema")
+        raise CheckpointError(f"{path} holds the EMA generator only; for the trained one export "
+                              "again with gans export CKPT --no-ema, or drop --no-ema")
     try:
         raw = json.loads(metadata["recipe"])
     except ValueError:
-        raise GansError(f"{path} has a damaged recipe in its metadata; export it again") from None
+        raise CheckpointError(f"{path} has a damaged recipe in its metadata; export it again") \
+            from None
     recipe = checkpoint_recipe(raw, path, trust)
     generator, _ = build_networks(recipe)
     try:
         generator.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0][:160]
-        raise GansError(f"{path}: the weights do not fit the recipe's generator ({first}); "
-                        "export it again with this version of gans") from None
+        raise CheckpointError(f"{path}: the weights do not fit the recipe's generator ({first}); "
+                              "export it again with this version of gans") from None
     return generator.eval(), recipe, weights

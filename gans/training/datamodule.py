@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 
 import pytorch_lightning as pl
 import torch
@@ -10,6 +11,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from gans.data import Images, load_images
 from gans.errors import GansError
+from gans.recipe import Recipe, as_recipe
 from gans.training.clock import Clock
 
 
@@ -66,6 +68,14 @@ class GANDataModule(pl.LightningDataModule):
         self.seed = seed
         self.clock = Clock(n_critic, batch_size)
         self.images: Optional[Images] = None
+
+    @classmethod
+    def from_recipe(cls, recipe: Union[Recipe, dict, str, Path],
+                    overrides: Optional[list] = None) -> "GANDataModule":
+        """The data module of a recipe (a `Recipe`, a mapping or a YAML file), with `overrides`
+        ("a.b=c") applied: its data section, batch size, seed and n_critic."""
+        recipe = as_recipe(recipe, overrides)
+        return cls(recipe.data, recipe.train.batch_size, recipe.seed, recipe.train.n_critic)
 
     def setup(self, stage: Optional[str] = None) -> None:
         if self.images is None:

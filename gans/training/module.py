@@ -18,19 +18,19 @@ import contextlib
 import hashlib
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from gans.data import class_names
+from gans import data
 from gans.errors import GansError
 from gans.models.build import build_networks
 from gans.objectives.augment import Augment
 from gans.objectives.base import NETWORKS, Phase, StepContext, build_objective, due
-from gans.recipe import validate
+from gans.recipe import Recipe, as_recipe, validate
 from gans.training.clock import Clock
 
 
@@ -74,10 +74,20 @@ def noise_seed(seed: int, rank: int, step: int) -> int:
 
 
 class GANModule(pl.LightningModule):
-    def __init__(self, recipe: dict):
+    """The algorithm of a recipe: its generator, discriminator, objective, augmentation and EMA
+    generator, trained by manual optimization. Build it with `GANModule.from_recipe(...)` and
+    train it with any `pytorch_lightning.Trainer`, or let `gans.train` do it.
+
+    `recipe` is the recipe as a plain mapping (it is saved as the checkpoint's
+    hyper-parameters); `class_names`, saved beside it, are the classes it trained with.
+    """
+
+    def __init__(self, recipe: dict, class_names: Optional[list] = None):
         super().__init__()
         self.recipe = validate(recipe, source="checkpoint recipe")
-        self.class_names = list(class_names(self.recipe.data))
+        # A checkpoint's own list wins: it names the indices that run trained with.
+        self.class_names = list(class_names if class_names is not None
+                                else data.class_names(self.recipe.data))
         # The class names travel with the checkpoint, so `gans sample --class` maps names to
         # the indices this run trained with.
         self.save_hyperparameters({"recipe": recipe, "class_names": self.class_names})
@@ -107,6 +117,34 @@ class GANModule(pl.LightningModule):
         self.noise: Optional[torch.Generator] = None  # this rank's latent stream; see latents()
         self._images_at_last_log = 0
         self._time_at_last_log: Optional[float] = None
+
+    @classmethod
+    def from_recipe(cls, recipe: Union[Recipe, dict, str, Path],
+                    overrides: Optional[list] = None) -> "GANModule":
+        """The module of a recipe (a `Recipe`, a mapping or a YAML file), with `overrides`
+        ("a.b=c", as `--set` takes them) applied."""
+        return cls(as_recipe(recipe, overrides).to_dict())
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Union[str, Path], map_location=None,
+                             hparams_file=None, strict: Optional[bool] = None,
+                             weights_only: Optional[bool] = None, trust: bool = False,
+                             **kwargs) -> "GANModule":
+        """Lightning's `load_from_checkpoint` under `gans sample`'s rules: the file loads
+        weights-only, and a checkpoint whose recipe names code outside gans (which building
+        the module would import, hence run) is refused, unless `trust` says the file comes
+        from a trusted source. Weights, EMA generator and objective state are restored; the
+        optimizers are not (a run resumes with `gans.train(resume=...)` or `ckpt_path=`)."""
+        from gans.sampling.checkpoint import read_checkpoint, refuse_foreign_code
+
+        if not trust:
+            # Lightning would build the module, importing the recipe's names, before any check.
+            raw = read_checkpoint(Path(checkpoint_path))["hyper_parameters"]["recipe"]
+            refuse_foreign_code(raw, Path(checkpoint_path))
+        return super().load_from_checkpoint(
+            checkpoint_path, map_location=map_location, hparams_file=hparams_file,
+            strict=strict, weights_only=not trust if weights_only is None else weights_only,
+            **kwargs)
 
     # ------------------------------------------------------------------ counters
 
