@@ -389,7 +389,7 @@ def test_gans_serve_prints_its_url_and_serves(serve_runs):
     import urllib.request
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[1]
     process = subprocess.Popen([sys.executable, "-m", "gans", "serve", str(serve_runs),
                                 "--port", "0"], cwd=repo, stdout=subprocess.PIPE, text=True)
     try:
