@@ -67,10 +67,22 @@ DATASETS = Registry("dataset")
 AUGMENTATIONS = Registry("augmentation")  # differentiable transforms for augment.policy
 
 
+BUILTIN_PACKAGES = ("gans.models", "gans.objectives")
+_builtins_imported = False
+
+
 def _import_builtins() -> None:
-    # Registration happens on import; importing here keeps `registry` free of import cycles.
-    import gans.data  # noqa: F401
-    import gans.objectives.augment  # noqa: F401
-    import gans.objectives.classic  # noqa: F401
-    import gans.objectives.rpgan  # noqa: F401
-    import gans.models  # noqa: F401
+    """Registration happens on import. Every module of the model and objective packages is
+    imported, so a new family or objective is one new file there and nothing else; importing
+    here, on first lookup, keeps `registry` free of import cycles."""
+    global _builtins_imported
+    if _builtins_imported:
+        return
+    import pkgutil
+
+    _builtins_imported = True  # before the imports: registering modules look names up too
+    importlib.import_module("gans.data")
+    for package_name in BUILTIN_PACKAGES:
+        package = importlib.import_module(package_name)
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package_name}.{module.name}")

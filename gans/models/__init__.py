@@ -1,3 +1,2 @@
-"""Network families; importing a family registers its generator and discriminator."""
-
-from gans.models import dcgan, r3gan_lite, stylegan_lite  # noqa: F401
+"""Network families, one file each; the registry imports every module here, so a family
+registers its generator and discriminator by being a file in this package."""
