@@ -101,7 +101,8 @@ needs_fashion_mnist = pytest.mark.skipif(
     reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
 
 
-def _train_serve_run(raw: dict, folder: Path, runs: Path) -> Path:
+def train_recipe(raw: dict, folder: Path, runs: Path) -> Path:
+    """`gans train` on a recipe given as a dict (written into `folder`); the run directory."""
     from gans.cli import main
 
     recipe = folder / f"{raw['name']}.yaml"
@@ -121,7 +122,7 @@ def serve_runs(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("serve")
     runs = tmp / "runs"
     images = random_images(tmp / "images", 32)
-    dcgan = _train_serve_run({
+    dcgan = train_recipe({
         "name": "dcgan-tiny", "seed": 1,
         "model": {"generator": {"name": "dcgan", "latent_dim": 8, "width": 8},
                   "discriminator": {"name": "dcgan", "width": 8}},
@@ -138,7 +139,7 @@ def serve_runs(tmp_path_factory) -> Path:
     writer.add_text("fid/protocol", "FID test-protocol: 8 generated vs 32 real", 6)
     writer.close()
     if FASHION_MNIST.exists():
-        _train_serve_run({
+        train_recipe({
             "name": "sg-cond", "seed": 2,
             "model": {"generator": {"name": "stylegan-lite", "latent_dim": 16, "w_dim": 16,
                                     "channel_base": 128, "channel_max": 16},

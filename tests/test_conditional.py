@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import tiny_recipe
+from conftest import tiny_recipe, train_recipe
 from PIL import Image
 
 from gans.cli import main
@@ -153,11 +153,7 @@ def conditional_run(tmp_path_factory):
         "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False},
         "metrics": {"fid_every": 0},
     }
-    recipe = tmp / "cond.yaml"
-    recipe.write_text(yaml.safe_dump(raw))
-    assert main(["train", str(recipe), "--out", str(tmp / "runs")]) == 0
-    (run_dir,) = (tmp / "runs" / "tiny-cond").iterdir()
-    return run_dir / "checkpoints" / "last.ckpt"
+    return train_recipe(raw, tmp, tmp / "runs") / "checkpoints" / "last.ckpt"
 
 
 @pytest.fixture(scope="module")
@@ -182,11 +178,7 @@ def learned_classes_run(tmp_path_factory):
         "trainer": {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False},
         "metrics": {"fid_every": 0},
     }
-    recipe = tmp / "learned.yaml"
-    recipe.write_text(yaml.safe_dump(raw))
-    assert main(["train", str(recipe), "--out", str(tmp / "runs")]) == 0
-    (run_dir,) = (tmp / "runs" / "learned").iterdir()
-    return run_dir / "checkpoints" / "last.ckpt"
+    return train_recipe(raw, tmp, tmp / "runs") / "checkpoints" / "last.ckpt"
 
 
 def sampled(checkpoint, folder, *flags):

@@ -8,7 +8,7 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import random_images, tiny_recipe
+from conftest import random_images, tiny_recipe, train_recipe
 from gans.cli import main
 from gans.errors import GansError
 from gans.objectives import losses
@@ -43,12 +43,8 @@ def scalars(run_dir, tag):
     return [e.value for e in events.Scalars(tag)]
 
 
-def train(tmp_path, raw, *overrides):
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    assert main(["train", str(path), "--out", str(tmp_path / "runs"), *overrides]) == 0
-    (run_dir,) = (tmp_path / "runs" / raw["name"]).iterdir()
-    return run_dir
+def train(tmp_path, raw):
+    return train_recipe(raw, tmp_path, tmp_path / "runs")
 
 
 def test_a_users_objective_plugs_in_by_dotted_path(tmp_path, image_folder):
