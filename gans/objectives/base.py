@@ -91,8 +91,6 @@ class StepContext:
         self.real, self.real_labels = real, real_labels
         self.z, self.fake_labels, self.fake = z, fake_labels, fake
         self.input_grad = input_grad
-        # Penalties differentiate at the augmented images, or at the originals through the
-        # augmentation (StyleGAN2-ADA).
         self.grad_through_augment = module.recipe.augment.penalties_at == "original" \
             if hasattr(module, "recipe") else False
         self._d_logits: Optional[tuple] = None
@@ -118,8 +116,9 @@ class StepContext:
 
     def d_logits(self) -> tuple[Tensor, Tensor]:
         """(D(real), D(fake)) for the discriminator update: both batches augmented alike, the
-        fakes detached from G. Inputs named in `input_grad` require grad, taken at the images
-        D sees (after augmentation)."""
+        fakes detached from G. Inputs named in `input_grad` require grad: at the augmented
+        images D sees, or at the originals (`augment.penalties_at: original`); `d_real` and
+        `d_fake` are where to differentiate."""
         if self._d_logits is None:
             real, self.d_real = self._discriminator_input(self.real, "real")
             fake, self.d_fake = self._discriminator_input(self.fake.detach(), "fake")
