@@ -120,14 +120,24 @@ def generate(generator: nn.Module, num: int, seed: int, batch_size: int = 256,
 
 
 @torch.no_grad()
-def style_mixing_grid(generator: nn.Module, seeds: list, truncation: Optional[float] = None,
-                      label: Optional[int] = None) -> torch.Tensor:
-    """The usual style-mixing grid as (len(seeds) + 1)^2 images, row by row.
+def mixing_layers(generator: nn.Module) -> tuple:
+    """The layers [start, stop) a style-mixing cell takes from its column seed by default:
+    every layer after the 4x4 and 8x8 ones (texture, colour); the row seed keeps the coarse
+    ones (pose and shape)."""
+    return min(4, generator.num_ws - 1), generator.num_ws
 
-    The first row holds each seed's own image, and so does the first column (the corner is
-    blank); the cell at (row i, column j) takes its coarse styles (the layers up to 8x8, pose
-    and shape) from row seed i and its fine styles (texture, colour) from column seed j.
-    `label`: the class of every image, for a class-conditional model.
+
+def style_mixing_grid(generator: nn.Module, seeds: list, truncation: Optional[float] = None,
+                      label: Optional[int] = None, column_seeds: Optional[list] = None,
+                      layers: Optional[tuple] = None) -> torch.Tensor:
+    """The usual style-mixing grid as (len(seeds) + 1) x (len(column_seeds) + 1) images, row
+    by row.
+
+    The first row holds each column seed's own image (the corner is blank), the first column
+    each row seed's; the cell at (row i, column j) is row seed i's styles with the layers in
+    `layers` [start, stop) taken from column seed j (by default `mixing_layers`: coarse from
+    the row, fine from the column). Column seeds default to the row seeds. `label`: the class
+    of every image, for a class-conditional model.
     """
     lacking = missing(generator, StyleGenerator)
     if lacking:
@@ -136,16 +146,23 @@ def style_mixing_grid(generator: nn.Module, seeds: list, truncation: Optional[fl
                         "such as stylegan-lite); drop --style-mix")
     psi = _check_truncation(generator, truncation).get("truncation_psi", 1.0)
     device = next(generator.parameters()).device
-    z = torch.cat([latents(1, generator.latent_dim, seed) for seed in seeds]).to(device)
-    ws = generator.broadcast(generator.mapping(z, psi, **_labels(label, len(seeds), device)))
-    own = generator.synthesis(ws, noise=False).float().cpu()
-    coarse = min(4, generator.num_ws - 1)  # the 4x4 and 8x8 layers
-    rows = [torch.cat([torch.ones_like(own[:1]), own])]
-    for i in range(len(seeds)):
-        mixed = ws.clone()
-        mixed[:, :coarse] = ws[i, :coarse]
-        rows.append(torch.cat([own[i:i + 1], generator.synthesis(mixed, noise=False).float().cpu()]))
-    return torch.cat(rows)
+
+    def ws_of(batch: list) -> torch.Tensor:
+        z = torch.cat([latents(1, generator.latent_dim, seed) for seed in batch]).to(device)
+        return generator.broadcast(generator.mapping(z, psi, **_labels(label, len(batch), device)))
+
+    row_ws = ws_of(seeds)
+    col_ws = row_ws if column_seeds is None else ws_of(column_seeds)
+    start, stop = layers or mixing_layers(generator)
+    own_rows = generator.synthesis(row_ws, noise=False).float().cpu()
+    own_cols = own_rows if column_seeds is None else \
+        generator.synthesis(col_ws, noise=False).float().cpu()
+    out = [torch.ones_like(own_cols[:1]), own_cols]
+    for i in range(len(row_ws)):
+        mixed = row_ws[i:i + 1].repeat(len(col_ws), 1, 1)
+        mixed[:, start:stop] = col_ws[:, start:stop]
+        out += [own_rows[i:i + 1], generator.synthesis(mixed, noise=False).float().cpu()]
+    return torch.cat(out)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:

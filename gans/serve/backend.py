@@ -20,5 +20,6 @@ from gans.sampling.provenance import make_info, read_info, save_pil, to_pil  # n
 from gans.recipe import load_recipe, validate  # noqa: F401
 from gans.sampling.checkpoint import load_generator, read_checkpoint  # noqa: F401
 from gans.sampling.generate import (class_labels, generate, interpolation_frames,  # noqa: F401
-                                    latents, resolve_class, seeded_noise, style_mixing_grid,
+                                    latents, mixing_layers, resolve_class, seeded_noise,
+                                    style_mixing_grid,
                                     supports_style_mixing, supports_truncation, write_animation)

@@ -25,10 +25,10 @@ from typing import Callable, Optional
 import torch
 
 from gans.serve.backend import (CLASS_NAMES, GansError, atomic_write, cache_dir, class_labels, class_names,
-                                generate, interpolation_frames, latents, load_classifier,
-                                load_generator, load_images, make_info, save_pil, source_sha256,
-                                supports_style_mixing, supports_truncation, to_classifier_input,
-                                to_pil)
+                                generate, interpolation_frames, load_classifier,
+                                load_generator, load_images, make_info, mixing_layers, save_pil,
+                                source_sha256, style_mixing_grid, supports_style_mixing,
+                                supports_truncation, to_classifier_input, to_pil)
 
 GENERATION_LOCK = threading.Lock()
 
@@ -58,7 +58,7 @@ class Model:
                 "channels": data.channels, "classes": list(self.names),
                 "weights": self.weights, "truncation": supports_truncation(g),
                 "style_mixing": style, "num_ws": g.num_ws if style else None,
-                "default_layers": list(default_layers(g)) if style else None,
+                "default_layers": list(mixing_layers(g)) if style else None,
                 "dataset": data.name}
 
     def provenance(self, **fields) -> dict:
@@ -106,12 +106,6 @@ class ModelCache:
             return model
 
 
-def default_layers(generator) -> tuple:
-    """The layer range a style-mixing cell takes from its column: everything after the 4x4
-    and 8x8 layers, as `gans sample --style-mix` does."""
-    return min(4, generator.num_ws - 1), generator.num_ws
-
-
 # ----------------------------------------------------------------------------- images
 
 
@@ -157,31 +151,11 @@ def cell_png(model: Model, cell: Cell, image: torch.Tensor, psi=None, truncate_z
 @torch.no_grad()
 def style_mix(model: Model, rows: list, cols: list, layers: tuple,
               psi: Optional[float] = None, label: Optional[int] = None) -> torch.Tensor:
-    """(len(rows) + 1) x (len(cols) + 1) images, row by row: the first row and column are the
-    seeds' own images (blank corner); cell (i, j) is row seed i's styles with the layers in
-    `layers` [start, stop) taken from column seed j. With the default range this is
-    `gans sample --style-mix` (coarse from the row, fine from the column)."""
-    g = model.generator
-    device = next(g.parameters()).device
-    extra = {} if label is None else {"labels": torch.tensor([label], device=device)}
-
-    def ws(seeds: list) -> torch.Tensor:
-        # One seed at a time, as sampling maps them: a batch would round differently.
-        return torch.cat([g.broadcast(g.mapping(latents(1, g.latent_dim, s).to(device),
-                                                1.0 if psi is None else psi, **extra))
-                          for s in seeds])
-
-    start, stop = layers
+    """`gans sample --style-mix`'s grid with row and column seeds of their own and the layer
+    range taken from the columns."""
     with GENERATION_LOCK:
-        row_ws, col_ws = ws(rows), ws(cols)
-        own_rows = g.synthesis(row_ws, noise=False).float().cpu()
-        own_cols = g.synthesis(col_ws, noise=False).float().cpu()
-        out = [torch.ones_like(own_cols[:1]), own_cols]
-        for i in range(len(rows)):
-            mixed = row_ws[i:i + 1].repeat(len(cols), 1, 1)
-            mixed[:, start:stop] = col_ws[:, start:stop]
-            out += [own_rows[i:i + 1], g.synthesis(mixed, noise=False).float().cpu()]
-    return torch.cat(out)
+        return style_mixing_grid(model.generator, rows, psi, label, column_seeds=cols,
+                                 layers=tuple(layers))
 
 
 class _Watched:
