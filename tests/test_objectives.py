@@ -101,10 +101,9 @@ class Quadratic(torch.nn.Module):
 
 
 def context(real, fake, input_grad, augment=lambda x: x, penalties_at="augmented"):
-    module = SimpleNamespace(generator=None, discriminator=Quadratic(), augment=augment,
-                             recipe=SimpleNamespace(augment=SimpleNamespace(
-                                 penalties_at=penalties_at)))
-    return StepContext(module, real, None, None, None, fake, input_grad=frozenset(input_grad))
+    module = SimpleNamespace(generator=None, discriminator=Quadratic(), augment=augment)
+    return StepContext(module, real, None, None, None, fake, input_grad=frozenset(input_grad),
+                       grad_through_augment=penalties_at == "original")
 
 
 def test_rpgan_r1_and_r2_are_zero_centred_penalties_on_reals_and_on_fakes():
@@ -277,3 +276,16 @@ def test_a_checkpoint_from_before_objectives_resumes(trained_run, tmp_path):
     assert main(["train", "--resume", str(run), "--set", "train.steps=22"]) == 0
     resumed = torch.load(path, weights_only=True)["state_dict"]
     assert "pl_mean" not in resumed and resumed["objective.pl_mean"].item() == 0.25
+
+
+def test_the_recipe_chooses_where_penalties_take_their_gradient(tmp_path, image_folder):
+    """augment.penalties_at reaches the step: R1 through a colour augmentation differs from R1
+    at the augmented images from the very first step (same seed, same draws)."""
+    first_r1 = {}
+    for where in ("augmented", "original"):
+        raw = tiny_recipe(tmp_path / where, image_folder, steps=1, log_every=1)
+        raw["loss"] = {"name": "non-saturating", "r1_gamma": 1.0}
+        raw["augment"] = {"policy": ["color"], "p": 1.0, "penalties_at": where}
+        (tmp_path / where).mkdir()
+        first_r1[where] = scalars(train(tmp_path / where, raw), "loss/r1")[0]
+    assert first_r1["augmented"] != pytest.approx(first_r1["original"], rel=1e-3)

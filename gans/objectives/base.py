@@ -83,7 +83,7 @@ class StepContext:
 
     def __init__(self, module: nn.Module, real: Tensor, real_labels: Optional[Tensor],
                  z: Tensor, fake_labels: Optional[Tensor], fake: Tensor,
-                 input_grad: frozenset = frozenset()):
+                 input_grad: frozenset = frozenset(), grad_through_augment: bool = False):
         self.module = module  # the GANModule: latent streams, networks, augmentation
         self.generator: nn.Module = module.generator
         self.discriminator: nn.Module = module.discriminator
@@ -91,8 +91,7 @@ class StepContext:
         self.real, self.real_labels = real, real_labels
         self.z, self.fake_labels, self.fake = z, fake_labels, fake
         self.input_grad = input_grad
-        self.grad_through_augment = module.recipe.augment.penalties_at == "original" \
-            if hasattr(module, "recipe") else False
+        self.grad_through_augment = grad_through_augment  # augment.penalties_at: original
         self._d_logits: Optional[tuple] = None
         self._g_logits: Optional[Tensor] = None
         self._g_real_logits: Optional[Tensor] = None

@@ -226,7 +226,8 @@ class GANModule(pl.LightningModule):
         with torch.set_grad_enabled(g_update_now and not fresh):  # one G forward for D and G
             fake = self.generator(z, labels)
         ctx = StepContext(self, real, real_labels, z, labels, fake, input_grad=frozenset(
-            name for phase in phases["discriminator"] for name in phase.input_grad))
+            name for phase in phases["discriminator"] for name in phase.input_grad),
+            grad_through_augment=self.recipe.augment.penalties_at == "original")
 
         d_loss, d_grad_norm, d_terms = self.update("discriminator", phases["discriminator"], ctx)
         if self.augment.adaptive and ctx.computed_d_logits is not None:
