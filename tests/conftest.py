@@ -96,9 +96,6 @@ def trained_run(tmp_path_factory):
 # and a class-conditional StyleGAN-lite on Fashion-MNIST (truncation, classes, style mixing).
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
-needs_fashion_mnist = pytest.mark.skipif(
-    not FASHION_MNIST.exists(),
-    reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
 
 
 def train_recipe(raw: dict, folder: Path, runs: Path) -> Path:
