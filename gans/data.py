@@ -75,6 +75,8 @@ class Images:
 def load_images(data, split: Optional[str] = None) -> Images:
     """The images a data section names, for `split` (default: the section's own)."""
     source = DATASETS.get(data.name, where="key 'data.name'")
+    if data.conditional and data.name != "folder":
+        class_names(data)  # a dataset without labels fails now, before a download
     # The folder labels its images only when asked: unconditional, it reads what it always read.
     labelling = {"conditional": data.conditional, "labels": data.labels} \
         if data.name == "folder" else {}
