@@ -3,6 +3,8 @@ and the class names travelling into checkpoints, sampling, evaluation and the ex
 
 import json
 import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -311,3 +313,25 @@ def test_coverage_on_a_folder_says_what_to_use_instead(folder_run, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "needs a classifier" in err and "'folder'" in err and "intra_fid" in err
+
+
+def test_intra_fid_per_folder_class(folder_run, monkeypatch):
+    from test_conditional import RandomFeatures  # a fast stand-in for Inception
+
+    from gans.evaluation import evaluate, fid as metrics
+
+    run_dir = folder_run[0]
+    root = yaml.safe_load((run_dir / "recipe.yaml").read_text())["data"]["root"]
+    labelled_folder(Path(root), per_class=6)  # the same images again (the fixture removed them)
+    try:
+        monkeypatch.setattr(metrics.FeaturesAsInput, "num_features", 16)
+        monkeypatch.setattr(evaluate, "resolve_inception_weights",
+                            lambda *_: SimpleNamespace(sha256="random-features"))
+        monkeypatch.setattr(evaluate, "make_extractor", lambda *_: RandomFeatures())
+        options = evaluate.EvalOptions(metrics=("intra_fid",), num_fake=12, batch_size=12,
+                                       use_cache=False, device="cpu")
+        figure = evaluate.evaluate(run_dir / "checkpoints" / "last.ckpt", options)["intra_fid"]
+    finally:
+        shutil.rmtree(root)
+    assert list(figure["per_class"]) == list(CLASSES)
+    assert figure["per_class_images"]["square"] == {"num_real": 6, "num_fake": 4}
