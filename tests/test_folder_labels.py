@@ -103,22 +103,24 @@ def test_stylegan2_ada_dataset_json_with_and_without_names(tmp_path):
         ("odd", "even")
 
 
-def test_fingerprint_changes_with_the_labels_alone(tmp_path):
+def test_relabelling_keeps_the_cached_features_of_the_same_images(tmp_path):
+    """The features cache keys on the images alone: per-class metrics select cached features
+    by the labels at hand, so a relabelled folder (or a conditional run of an unconditional
+    one) costs no new reference features."""
     root = labelled_folder(tmp_path / "shapes")
     paths, _ = pixels_by_path(root)
     relative = [p.relative_to(root).as_posix() for p in paths]
 
-    def fingerprint(assign):
+    def labelled(assign):
         (root / "labels.csv").write_text("file,class\n" + "".join(
             f"{r},{assign(i)}\n" for i, r in enumerate(relative)))
-        return load_images(section(root, conditional=True, labels="labels.csv")).fingerprint()
+        return load_images(section(root, conditional=True, labels="labels.csv"))
 
-    first = fingerprint(lambda i: "a" if i < 6 else "b")
-    assert fingerprint(lambda i: "a" if i < 6 else "b") == first
-    assert fingerprint(lambda i: "a" if i < 5 else "b") != first  # one image moved class
-    # The features cache keys on it (fid.real_key), so relabelled data gets its own entry.
-    assert load_images(section(root)).fingerprint() != first
-
+    first, moved = labelled(lambda i: "a" if i < 6 else "b"), labelled(lambda i: "a" if i < 5 else "b")
+    assert first.labels.tolist() != moved.labels.tolist()
+    assert first.fingerprint() == moved.fingerprint() == load_images(section(root)).fingerprint()
+    first.pixels[0, 0, 0, 0] ^= 1  # but any change of the pixels is another reference
+    assert first.fingerprint() != moved.fingerprint()
 
 def test_a_name_wins_over_an_index():
     names = ("3", "7", "9")
