@@ -251,10 +251,12 @@ class LoadedGenerator:
     def save_latent_images(self, out: PathLike, latent: PathLike, *, variations: int = 0,
                            spread: float = 0.5, seed: int = 0,
                            toward: Union[str, int, None] = None,
-                           style_mix: Optional[Sequence[int]] = None) -> Path:
+                           style_mix: Optional[Sequence[int]] = None,
+                           class_name: Union[str, int, None] = None) -> Path:
         """`gans sample --latent FILE`: its image; with `variations` N, a row of it and N
         images around it; with `toward` CLASS, its walk toward that class; with `style_mix`
-        seeds, a grid of its coarse styles with each seed's fine ones (w and w+ latents)."""
+        seeds, a grid of its coarse styles with each seed's fine ones (w and w+ latents; the
+        seeds' class is the latent's, or `class_name` where the latent has none)."""
         from gans.sampling.project import latent_image, latent_ws, variations as around
 
         if sum(bool(x) for x in (variations, toward is not None, style_mix)) > 1:
@@ -269,8 +271,10 @@ class LoadedGenerator:
             raise GansError("--latent writes one image or grid: pass --out FILE.png")
         if style_mix:
             rows = latent_ws(self.network, found)
+            label = found.label if found.label is not None else \
+                self._one_class(class_name, "--style-mix")
             grid = _gen.style_mixing_grid(self.network, [0], column_seeds=list(style_mix),
-                                          label=found.label, row_ws=rows)
+                                          label=label, row_ws=rows)
             return _gen.write_samples(grid, str(out), nrow=len(style_mix) + 1,
                                       seed=list(style_mix), provenance=provenance,
                                       kind="latent-style-mix")[0]

@@ -129,7 +129,7 @@ def _sample_latent(args, seeds) -> int:
     print(generator.save_latent_images(
         args.out, Path(args.latent), variations=args.variations or 0,
         spread=0.5 if args.spread is None else args.spread, seed=args.seed, toward=args.toward,
-        style_mix=seeds if args.style_mix else None))
+        style_mix=seeds if args.style_mix else None, class_name=args.class_))
     return 0
 
 

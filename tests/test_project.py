@@ -123,7 +123,9 @@ def test_class_conditional_style_model_finds_mixes_and_moves(style_ckpt, serve_r
     (best,) = G.project(target, space="w", steps=20, class_name="best")
     assert best.label is not None and best.psnr > best.history[0]["psnr"]
     with pytest.raises(GansError, match="class-conditional"):
-        G.project(target, space="w", steps=2)
+        G.project(target, space="z", steps=2)
+    (unlabelled,) = G.project(target, space="w", steps=2)  # w starts from the overall average
+    assert unlabelled.label is None
     out = tmp_path / "p"
     (result,) = G.save_projections([save_png(target, tmp_path / "t.png")], out, space="w",
                                    steps=10, class_name="trouser")

@@ -310,7 +310,9 @@ def project(generator: nn.Module, targets: torch.Tensor, options: ProjectOptions
     options.check()
     check_space(generator, options.space)
     classes = getattr(generator, "num_classes", 0)
-    if classes and label is None and not find_class:
+    # In w the class has already been mapped into the styles: without one, a conditional
+    # model's w starts from the average over all classes. z needs its class.
+    if classes and label is None and not find_class and options.space == "z":
         raise GansError("this checkpoint is class-conditional: pick the class with --class "
                         "NAME, or let projection find it with --class best")
     distance = distance or make_distance(options.distance)
@@ -319,7 +321,8 @@ def project(generator: nn.Module, targets: torch.Tensor, options: ProjectOptions
     n, k = targets.size(0), len(tries)
     # Row i * k + j: target i, tried class j.
     repeated = targets.to(device).repeat_interleave(k, 0)
-    labels = None if not classes else torch.tensor(tries * n, dtype=torch.long, device=device)
+    labels = None if tries == [None] else torch.tensor(tries * n, dtype=torch.long,
+                                                       device=device)
     rng = torch.Generator().manual_seed(options.seed)
     started = time.perf_counter()
     with frozen(generator), torch.no_grad():
@@ -367,7 +370,7 @@ def project(generator: nn.Module, targets: torch.Tensor, options: ProjectOptions
         best = i * k + int(closeness[i * k:(i + 1) * k].argmin())
         results.append(Projection(
             options.space, latent[best:best + 1].detach().cpu(),
-            None if not classes else tries[best - i * k], targets[i:i + 1].cpu(),
+            tries[best - i * k], targets[i:i + 1].cpu(),
             final[best:best + 1], frames[best], history[best], seconds))
     return results
 
@@ -384,10 +387,9 @@ def _start(generator, options, targets, labels, tries, distance, rng) -> tuple:
                               for z in candidates])  # (starts, rows)
         best = scores.argmin(0)
         return _to_sphere(candidates[best, torch.arange(rows)]), 1.0
-    conditional = getattr(generator, "num_classes", 0)
     means, spreads = {}, []
     for label in tries:
-        means[label], spread = w_statistics(generator, label if conditional else None)
+        means[label], spread = w_statistics(generator, label)
         spreads.append(spread)
     w = torch.stack([means[tries[row % len(tries)]] for row in range(rows)]).to(device)
     scale = sum(spreads) / len(spreads) / math.sqrt(w.size(-1))  # per component
