@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/projection.py CKPT --space z
         [--parts self,real,distances,time,pictures] [--num 100] [--steps 300]
-        [--distance pixel+ssim] [--lr 0.1] [--compare pixel,ssim,...] [--pictures DIR]
+        [--distance pixel+ssim] [--lr LR] [--compare pixel,ssim,...] [--pictures DIR]
 
 Parts (each prints its figures, one line per figure, with the settings):
 - self: project `--num` images the generator made from known latents (seeds 1000...):
@@ -180,7 +180,7 @@ def pictures(G, args) -> None:
         rows += [f.target, G.vary(f, n=6, spread=args.spread, seed=1).clamp(-1, 1)]
     out = Path(args.pictures)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{Path(G.path).stem}-{args.space.replace('+', 'plus')}.png"
+    path = out / f"projection-{Path(G.path).stem}-{args.space.replace('+', 'plus')}.png"
     save_image((torch.cat(rows) + 1) / 2, path,
                make_info("projection-benchmark", checkpoint=G.path, space=args.space,
                          steps=args.steps, spread=args.spread, distance=args.distance), nrow=8)
@@ -199,7 +199,8 @@ def main() -> None:
     parser.add_argument("--num", type=int, default=100)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--distance", default=P.DEFAULT_DISTANCE)
-    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="peak learning rate (default: the projector's for the space)")
     parser.add_argument("--spread", type=float, default=0.5)
     parser.add_argument("--compare", default="pixel,ssim,pixel+ssim,classifier,discriminator,"
                                              "inception")

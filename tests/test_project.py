@@ -30,20 +30,22 @@ def save_png(images: torch.Tensor, path) -> str:
 
 
 def test_schedule_ramps_up_then_down():
-    options = P.ProjectOptions()
+    options = P.ProjectOptions(space="w", lr=0.2)
     rates = [P.learning_rate(options, t) for t in np.linspace(0, 1, 101)]
-    assert rates[0] == 0 and max(rates) == pytest.approx(options.lr)
-    assert rates[50] == pytest.approx(options.lr) and rates[-1] < 1e-3
+    assert rates[0] == 0 and max(rates) == pytest.approx(0.2)
+    assert rates[50] == pytest.approx(0.2) and rates[-1] < 1e-3
+    assert P.learning_rate(P.ProjectOptions(space="z"), 0.5) == P.LEARNING_RATES["z"]
 
 
 def test_a_generated_image_projects_back_in_z(dcgan):
     G = gans.load(dcgan)
     target = G.sample(1, seed=7)
     (found,) = G.project(target, steps=60, seed=0)
-    # Measured 36-40 dB for seeds 0-2 of the projection; random seeds of the model: ~14 dB.
-    assert found.psnr > 30
+    # The tiny model's images differ little from seed to seed: measured 88.8 to 101.0 dB for
+    # seeds 0-2 of the projection, and 60.1 dB for the closest of 16 other samples.
+    assert found.psnr > 50
     others = G.sample(16, seed=100)
-    assert found.psnr > float(P.psnr(others, target.expand(16, -1, -1, -1)).max()) + 6
+    assert found.psnr > float(P.psnr(others, target.expand(16, -1, -1, -1)).max()) + 10
     history = found.history
     assert len(history) == 60 and history[-1]["distance"] < history[0]["distance"]
     # Deterministic under the seed.
