@@ -585,20 +585,21 @@ def write_projection(projection: Projection, folder: Path, stem: str, generator:
              "progress": folder / f"{stem}-progress.png",
              "latent": folder / f"{stem}-latent.npz",
              "distances": folder / f"{stem}-distances.json"}
-    info = {k: v for k, v in fields.items() if k not in ("recipe",)}
+    # The target is the user's picture, not the model's: it names the model it was sized for.
+    sized_for = {k: fields.get(k) for k in ("recipe", "checkpoint", "checkpoint_sha256",
+                                            "image")}
     save_image((projection.target[0] + 1) / 2, paths["target"],
-               make_info("projection-target", **{k: v for k, v in fields.items()
-                                                if k in ("recipe", "checkpoint",
-                                                         "checkpoint_sha256")}))
+               make_info("projection-target", **sized_for))
     save_image((projection.image[0].clamp(-1, 1) + 1) / 2, paths["projection"],
                make_info("projection", **fields))
     strip = torch.cat([projection.frames, projection.target]).clamp(-1, 1)
     save_image((strip + 1) / 2, paths["progress"], make_info("projection-progress", **fields),
                nrow=len(strip))
-    save_latent(paths["latent"], projection, generator,
-                {k: v for k, v in info.items() if k in ("checkpoint", "checkpoint_sha256",
-                                                        "weights", "class")}
-                | {"recipe_name": (provenance.get("recipe") or {}).get("name")})
+    checkpoint = fields.get("checkpoint")
+    save_latent(paths["latent"], projection, generator, {
+        "checkpoint": None if checkpoint is None else Path(checkpoint).name,
+        "checkpoint_sha256": fields.get("checkpoint_sha256"), "weights": fields.get("weights"),
+        "class": fields.get("class"), "recipe_name": (fields.get("recipe") or {}).get("name")})
     record = {"space": projection.space, "class": fields.get("class"),
               "psnr_db": round(projection.psnr, 3), "seconds": round(projection.seconds, 3),
               "steps": projection.history}
