@@ -5,16 +5,19 @@
         [--distance pixel+ssim] [--lr LR] [--compare pixel,ssim,...] [--pictures DIR]
 
 Parts (each prints its figures, one line per figure, with the settings):
-- self: project `--num` images the generator made from known latents (seeds 1000...):
-  PSNR of the reconstruction and distance of the recovered latent (z: RMS per component,
-  where two random z are sqrt(2) = 1.41 apart; w: RMS distance over the spread of w).
+- self: project `--num` images the generator made from known latents (drawn from seed
+  1000; a conditional model's cycle through the classes): PSNR of the reconstruction and
+  distance of the recovered latent (z: RMS per component, where two random z are
+  sqrt(2) = 1.41 apart; w: |w - w_true| over the spread of w, where two random w are about
+  1.41 apart; a w+ latent is averaged over its layers first).
 - real: project the first `--num` Fashion-MNIST test images: PSNR against the best of 10,000
   random samples of the same model (closest in pixels to each image), and whether the shipped
   classifier gives the projection the target's class (and the true label's).
 - distances: the same real images projected with each distance in `--compare`, judged by
   PSNR, SSIM and class kept (the distance used cannot judge itself alone).
 - time: seconds per projection of one image (what `gans project IMAGE` costs), default steps.
-- pictures: target / projection / 6 variations rows for 8 test images, into --pictures.
+- pictures: a row of target, projection and 6 variations for each of 8 test images, into
+  --pictures (docs/images/projection-CHECKPOINT-SPACE.png).
 """
 
 from __future__ import annotations
@@ -184,7 +187,7 @@ def pictures(G, args) -> None:
     save_image((torch.cat(rows) + 1) / 2, path,
                make_info("projection-benchmark", checkpoint=G.path, space=args.space,
                          steps=args.steps, spread=args.spread, distance=args.distance), nrow=8)
-    print(f"pictures: {path} (rows: target, projection, 6 variations at spread {args.spread})")
+    print(f"pictures: {path} (each row: target, projection, 6 variations at spread {args.spread})")
 
 
 PARTS = {"self": self_consistency, "real": real_images, "distances": compare_distances,

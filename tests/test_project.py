@@ -156,6 +156,10 @@ def test_bad_input_is_one_line_and_exit_2(dcgan, tmp_path, capsys):
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (5, 7)).save(tiny)
     assert "5x7" in one_line_error(capsys, ["project", str(dcgan), str(tiny), "--out", out])
+    floats = tmp_path / "float.tif"
+    Image.new("F", (40, 40), 0.5).save(floats)  # no fixed range: a mode gans cannot use
+    assert "32-bit float" in one_line_error(capsys, ["project", str(dcgan), str(floats),
+                                                     "--out", out])
     good = tmp_path / "good.png"
     Image.new("L", (40, 30), 128).save(good)  # gray and not square: converted and cropped
     assert "no w space" in one_line_error(capsys, ["project", str(dcgan), str(good), "--out",
