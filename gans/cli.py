@@ -124,6 +124,11 @@ def _sample_latent(args, seeds) -> int:
         raise GansError("--seeds goes with --style-mix")
     if args.variations is not None and args.variations < 1:
         raise GansError(f"--variations must be at least 1, got {args.variations}")
+    if args.spread is not None and args.variations is None:
+        raise GansError("--spread goes with --variations N")
+    if args.class_ is not None and not args.style_mix:
+        raise GansError("--class goes with --latent only for --style-mix (the seeds' class); "
+                        "the latent has its own class, and --toward moves it to another")
     generator = api.load(Path(args.checkpoint), use_ema=not args.no_ema,
                          trust=args.trust_checkpoint)
     print(generator.save_latent_images(
