@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 _SURFACE = {
     "load": "gans.api", "LoadedGenerator": "gans.api", "train": "gans.api", "Run": "gans.api",
     "evaluate": "gans.api", "benchmark": "gans.api", "export": "gans.api", "card": "gans.api",
-    "inspect": "gans.api", "registered": "gans.api",
+    "inspect": "gans.api", "registered": "gans.api", "project": "gans.api",
     "Recipe": "gans.recipe",
     "GANModule": "gans.training.module", "GANDataModule": "gans.training.datamodule",
     "GansError": "gans.errors", "RecipeError": "gans.errors", "CheckpointError": "gans.errors",

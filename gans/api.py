@@ -46,8 +46,10 @@ class LoadedGenerator:
     without either the images go through every class in turn.
     """
 
-    def __init__(self, network: nn.Module, recipe: Recipe, weights: str, path: Path):
+    def __init__(self, network: nn.Module, recipe: Recipe, weights: str, path: Path,
+                 trust: bool = False):
         self.network = network
+        self._trust = trust  # the rule the file was loaded under, for its discriminator too
         self.recipe = recipe
         self.weights = weights  # "ema" or "raw": which of the file's generators this is
         self.path = path
@@ -171,6 +173,147 @@ class LoadedGenerator:
                       "seeds": list(seeds), "frames": frames}
         return _gen.write_animation(images, str(out), fps, frames, provenance)
 
+    # ------------------------------------------------------------------ image prompts
+
+    def project(self, images, *, space: str = "z", steps: int = 300, seed: int = 0,
+                class_name: Union[str, int, None] = None, distance: Optional[str] = None,
+                on_step=None) -> list:
+        """Find the latents whose images are closest to `images`: image files (paths), or a
+        tensor (N, C, H, W) in [-1, 1] at the model's size. `space`: "z" (any model), "w" or
+        "w+" (style models). A class-conditional model needs `class_name` (a class, or "best"
+        to try every class and keep the closest). Returns a `Projection` per image: `.latent`,
+        `.image`, `.target`, `.psnr`, `.label`, `.history` (the distances per step)."""
+        from gans.sampling import project as _project
+
+        targets = self._targets(images)
+        options = _project.ProjectOptions(space=space, steps=steps, seed=seed,
+                                          distance=distance or _project.DEFAULT_DISTANCE)
+        find = self.classes and str(class_name).lower() == "best"
+        label = None if find else self._class_index(class_name, "--class")
+        measure = _project.make_distance(options.distance, _project.DistanceContext(
+            self.path if self.path.suffix.lower() == ".ckpt" else None, self._trust))
+        return _project.project(self.network, targets, options, label=label,
+                                find_class=bool(find), distance=measure, on_step=on_step)
+
+    def save_projections(self, images: Sequence[PathLike], out: PathLike, *, space: str = "z",
+                         steps: int = 300, seed: int = 0,
+                         class_name: Union[str, int, None] = None,
+                         distance: Optional[str] = None) -> list:
+        """`gans project`: per image file, into folder `out`: NAME-target.png (the image as the
+        model sees it), NAME-projection.png, NAME-latent.npz (`gans sample --latent` reads it),
+        NAME-progress.png (snapshots of the search, then the target) and NAME-distances.json
+        (every step's distances and PSNR). Returns [{what: path, "psnr_db": ...}] per image."""
+        from gans.files import ensure_writable_folder
+        from gans.sampling import project as _project
+
+        paths = [Path(p) for p in images]
+        if not paths:
+            raise GansError("gans project needs at least one IMAGE")
+        ensure_writable_folder(Path(out), "pass --out in a writable folder")
+        self._targets(paths)  # every image is checked before any is projected
+        provenance = {**self._provenance(None, None, None), "distance": distance
+                      or _project.DEFAULT_DISTANCE, "seed": seed, "class_names": self.classes}
+        written, stems = [], set()
+        for path in paths:
+            stem = path.stem if path.stem not in stems else f"{path.stem}-{len(stems)}"
+            stems.add(stem)
+            (result,) = self.project([path], space=space, steps=steps, seed=seed,
+                                     class_name=class_name, distance=distance)
+            files = _project.write_projection(result, Path(out), stem, self.network,
+                                              {**provenance, "image": path.name})
+            written.append({**files, "psnr_db": round(result.psnr, 2),
+                            "class": self.classes[result.label] if result.label is not None
+                            else None})
+        return written
+
+    def latent(self, path: PathLike):
+        """A latent file written by `gans project`, checked against this generator (its
+        space and size): a `Latent` with `.space`, `.tensor`, `.label`."""
+        from gans.sampling.project import read_latent
+
+        return read_latent(Path(path), self.network)
+
+    def vary(self, latent, n: int = 8, spread: float = 0.5, seed: int = 0) -> torch.Tensor:
+        """The latent's image, then `n` images of latents around it (`spread`: typical steps
+        of the latent space); a tensor (n + 1, C, H, W) in [-1, 1]."""
+        from gans.sampling.project import variations
+
+        return variations(self.network, self._as_latent(latent), n, spread, seed)
+
+    def toward(self, latent, class_name: Union[str, int], frames: int = 8) -> torch.Tensor:
+        """A class-conditional model's latent moved toward another class (w, w+: `frames`
+        steps; z: its own class, then the new one)."""
+        from gans.sampling.project import toward_class
+
+        return toward_class(self.network, self._as_latent(latent),
+                            self._class_index(class_name, "--toward"), frames)
+
+    def save_latent_images(self, out: PathLike, latent: PathLike, *, variations: int = 0,
+                           spread: float = 0.5, seed: int = 0,
+                           toward: Union[str, int, None] = None,
+                           style_mix: Optional[Sequence[int]] = None,
+                           class_name: Union[str, int, None] = None) -> Path:
+        """`gans sample --latent FILE`: its image; with `variations` N, a row of it and N
+        images around it; with `toward` CLASS, its walk toward that class; with `style_mix`
+        seeds, a grid of its coarse styles with each seed's fine ones (w and w+ latents; the
+        seeds' class is the latent's, or `class_name` where the latent has none)."""
+        from gans.sampling.project import latent_image, latent_ws, variations as around
+
+        if sum(bool(x) for x in (variations, toward is not None, style_mix)) > 1:
+            raise GansError("--variations, --toward and --style-mix are three kinds of output "
+                            "from a --latent; pick one")
+        found = self.latent(latent)
+        provenance = {**self._provenance(None, None, None), "latent": Path(latent).name,
+                      "space": found.space}
+        if found.label is not None:
+            provenance["class"] = self.classes[found.label]
+        if str(out).endswith(("/", os.sep)) or Path(out).is_dir():
+            raise GansError("--latent writes one image or grid: pass --out FILE.png")
+        if style_mix:
+            rows = latent_ws(self.network, found)
+            label = found.label if found.label is not None else \
+                self._one_class(class_name, "--style-mix")
+            grid = _gen.style_mixing_grid(self.network, [0], column_seeds=list(style_mix),
+                                          label=label, row_ws=rows)
+            return _gen.write_samples(grid, str(out), nrow=len(style_mix) + 1,
+                                      seed=list(style_mix), provenance=provenance,
+                                      kind="latent-style-mix")[0]
+        if toward is not None:
+            images = self.toward(found, toward)
+            provenance["toward"] = self.classes[self._class_index(toward, "--toward")]
+            kind = "latent-toward"
+        elif variations:
+            images = around(self.network, found, variations, spread, seed)
+            provenance["spread"] = spread
+            kind = "latent-variations"
+        else:
+            images, kind = latent_image(self.network, found), "latent"
+        return _gen.write_samples(images, str(out), nrow=len(images), seed=seed,
+                                  provenance=provenance, kind=kind)[0]
+
+    def _as_latent(self, latent):
+        from gans.sampling.project import Latent, Projection
+
+        if isinstance(latent, Latent):
+            return latent
+        if isinstance(latent, Projection):
+            return Latent(latent.space, latent.latent, latent.label, {})
+        return self.latent(latent)
+
+    def _targets(self, images) -> torch.Tensor:
+        from gans.sampling.project import load_target
+
+        if isinstance(images, torch.Tensor):
+            size = (self.recipe.data.channels, self.resolution, self.resolution)
+            if images.dim() != 4 or tuple(images.shape[1:]) != size:
+                raise GansError(f"images: expected a tensor (N, {size[0]}, {size[1]}, {size[2]}) "
+                                f"in [-1, 1], got {tuple(images.shape)}")
+            return images.float()
+        if isinstance(images, (str, Path)):
+            images = [images]
+        return torch.cat([load_target(Path(p), self.resolution, self.recipe.data.channels)
+                          for p in images])
+
     # ------------------------------------------------------------------ helpers
 
     def _class_index(self, class_name: Union[str, int, None], flag: str) -> Optional[int]:
@@ -238,7 +381,7 @@ def load(path: PathLike, *, use_ema: bool = True, trust: bool = False,
     `trust=True` allows a full unpickle and recipes that name code outside gans: only for
     files from a source you trust. Raises `CheckpointError` for a file it cannot load."""
     network, recipe, weights = load_generator(Path(path), use_ema=use_ema, trust=trust)
-    handle = LoadedGenerator(network, recipe, weights, Path(path))
+    handle = LoadedGenerator(network, recipe, weights, Path(path), trust)
     return handle.to(device) if device is not None else handle
 
 
@@ -262,6 +405,16 @@ def _to_pil_list(images: torch.Tensor) -> list:
     from gans.sampling.provenance import to_pil
 
     return [to_pil((image + 1) / 2) for image in images]
+
+
+def project(checkpoint: PathLike, images: Sequence[PathLike], out: PathLike, *,
+            space: str = "z", steps: int = 300, seed: int = 0,
+            class_name: Union[str, int, None] = None, distance: Optional[str] = None,
+            use_ema: bool = True, trust: bool = False) -> list:
+    """`gans project`: `load(checkpoint).save_projections(images, out, ...)`."""
+    return load(checkpoint, use_ema=use_ema, trust=trust).save_projections(
+        images, out, space=space, steps=steps, seed=seed, class_name=class_name,
+        distance=distance)
 
 
 # ----------------------------------------------------------------------------- training

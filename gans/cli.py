@@ -61,6 +61,12 @@ def _sample(args) -> int:
     if args.nrow is not None and args.nrow < 1:
         raise GansError(f"--nrow must be at least 1, got {args.nrow}")
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    if args.latent is not None:
+        return _sample_latent(args, seeds)
+    for flag, value in (("--variations", args.variations), ("--toward", args.toward),
+                        ("--spread", args.spread)):
+        if value is not None:
+            raise GansError(f"{flag} goes with --latent FILE (a latent written by gans project)")
     if args.style_mix and args.interpolate:
         raise GansError("--style-mix and --interpolate are two kinds of output; pick one")
     if (args.style_mix or args.interpolate) and seeds is None:
@@ -101,6 +107,48 @@ def _sample(args) -> int:
                              truncation=args.truncation, truncate_z=args.truncate_z)
     print(written[-1] if len(written) == 1 or not str(args.out).endswith("/")
           else f"{len(written)} images in {written[-1].parent}")
+    return 0
+
+
+def _sample_latent(args, seeds) -> int:
+    from gans import api
+
+    if args.interpolate or args.per_class is not None or args.truncation is not None \
+            or args.truncate_z is not None:
+        raise GansError("--latent goes with --variations, --toward or --style-mix --seeds; "
+                        "drop --interpolate, --per-class, --truncation and --truncate-z")
+    if args.style_mix and seeds is None:
+        raise GansError("--style-mix with --latent needs --seeds for the fine styles, e.g. "
+                        "--seeds 1,2,3")
+    if seeds is not None and not args.style_mix:
+        raise GansError("--seeds goes with --style-mix")
+    if args.variations is not None and args.variations < 1:
+        raise GansError(f"--variations must be at least 1, got {args.variations}")
+    if args.spread is not None and args.variations is None:
+        raise GansError("--spread goes with --variations N")
+    if args.class_ is not None and not args.style_mix:
+        raise GansError("--class goes with --latent only for --style-mix (the seeds' class); "
+                        "the latent has its own class, and --toward moves it to another")
+    generator = api.load(Path(args.checkpoint), use_ema=not args.no_ema,
+                         trust=args.trust_checkpoint)
+    print(generator.save_latent_images(
+        args.out, Path(args.latent), variations=args.variations or 0,
+        spread=0.5 if args.spread is None else args.spread, seed=args.seed, toward=args.toward,
+        style_mix=seeds if args.style_mix else None, class_name=args.class_))
+    return 0
+
+
+def _project(args) -> int:
+    from gans import api
+
+    generator = api.load(Path(args.checkpoint), use_ema=not args.no_ema,
+                         trust=args.trust_checkpoint)
+    for result in generator.save_projections(
+            [Path(p) for p in args.images], Path(args.out), space=args.space, steps=args.steps,
+            seed=args.seed, class_name=args.class_, distance=args.distance):
+        found = f", class {result['class']}" if result["class"] else ""
+        print(f"{result['projection']} (PSNR {result['psnr_db']:.2f} dB{found}; latent "
+              f"{result['latent']})")
     return 0
 
 
@@ -227,10 +275,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=None, metavar="K",
                    help="class-conditional checkpoints: a grid with one row of K images per "
                         "class (replaces --num and --nrow)")
+    p.add_argument("--latent", default=None, metavar="FILE",
+                   help="draw from a latent written by gans project (NAME-latent.npz): its "
+                        "image, or with --variations, --toward or --style-mix around it")
+    p.add_argument("--variations", type=int, default=None, metavar="N",
+                   help="with --latent: its image and N images of latents around it")
+    p.add_argument("--spread", type=float, default=None, metavar="S",
+                   help="with --variations: how far around, in typical steps of the latent "
+                        "space (default 0.5)")
+    p.add_argument("--toward", default=None, metavar="CLASS",
+                   help="with --latent, class-conditional checkpoints: move it toward CLASS")
     p.add_argument("--no-ema", action="store_true",
                    help="sample the trained generator instead of its EMA copy")
     p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     p.set_defaults(run=_sample)
+
+    p = commands.add_parser("project", help="find the latents whose images are closest to "
+                                            "your pictures (docs/projection.md)")
+    p.add_argument("checkpoint", help="a .ckpt written by gans train, or a .safetensors "
+                                      "written by gans export")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files; each is centre-cropped and resized to the model's size")
+    p.add_argument("--out", required=True, help="folder for NAME-target.png, "
+                   "NAME-projection.png, NAME-latent.npz, NAME-progress.png, "
+                   "NAME-distances.json")
+    p.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
+    p.add_argument("--space", default="z", choices=("z", "w", "w+"),
+                   help="z (any model, default), w or w+ (style models such as stylegan-lite)")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same projection (default 0)")
+    p.add_argument("--class", dest="class_", default=None, metavar="NAME",
+                   help="class-conditional checkpoints: the class to project into, or best "
+                        "(try every class, keep the closest)")
+    p.add_argument("--distance", default=None,
+                   help="what closest means: pixel, ssim, classifier, discriminator, "
+                        "inception, joined with + (default pixel+ssim; docs/projection.md)")
+    p.add_argument("--no-ema", action="store_true", help="project into the trained generator")
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
+    p.set_defaults(run=_project)
 
     p = commands.add_parser("inspect", help="print the provenance a gans PNG carries "
                                             "(exit 1 if it has none)")

@@ -446,3 +446,16 @@ def _to_rgb(img):
         background = Image.new("RGBA", img.size, BACKGROUND + (255,))
         return Image.alpha_composite(background, img.convert("RGBA")).convert("RGB")
     return img.convert("RGB")
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """uint8 (3, H, W) of one image file a user names (e.g. `gans project`), decoded as the
+    folder source decodes its images, or a one-line GansError saying why it cannot be used."""
+    path = Path(path)
+    if not path.is_file():
+        raise GansError(f"image {path} not found; pass a PNG, JPEG or other image file")
+    try:
+        return _decoded_rgb(path)
+    except _Unusable as exc:
+        raise GansError(f"image {path} cannot be used ({exc}); pass a PNG, JPEG or other image "
+                        "Pillow reads, 8 or 16 bits per channel") from None

@@ -438,3 +438,32 @@ def test_the_explorer_reaches_the_rest_of_gans_through_backend_only():
             for name in names:
                 assert not (name.startswith("gans") and not name.startswith("gans.serve")), \
                     f"{path.name} imports {name}; import it through gans/serve/backend.py"
+
+
+def test_project_job_streams_frames_and_serves_variations(client, dcgan_ckpt, style_ckpt):
+    png = client.get("/api/image", params={"ckpt": dcgan_ckpt, "seed": 9}).content
+    start = client.post("/api/project", params={"ckpt": dcgan_ckpt, "steps": 30}, content=png)
+    assert start.status_code == 202, start.text
+    status = wait_for(client, start.json()["id"])
+    assert status["state"] == "done" and status["psnr_db"] > 25
+    assert len(status["frames"]) >= 2 and "projection" not in status
+    result = client.get(status["result"])
+    assert Image.open(io.BytesIO(result.content)).text["gans:kind"] == "projection"
+    assert (pixels(result.content) - pixels(png)).abs().float().mean() < 16
+    vary = client.get(f"/api/jobs/{status['id']}/around", params={
+        "ckpt": dcgan_ckpt, "kind": "vary", "n": 3, "spread": 0.5})
+    assert vary.status_code == 200 and Image.open(io.BytesIO(vary.content)).width > 3 * 16
+    # Bad input is a 400 with one line, before any job starts.
+    bad = client.post("/api/project", params={"ckpt": dcgan_ckpt}, content=b"not an image")
+    assert bad.status_code == 400 and "uploaded image" in bad.json()["error"]
+    tiny = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(tiny, format="png")
+    small = client.post("/api/project", params={"ckpt": dcgan_ckpt}, content=tiny.getvalue())
+    assert small.status_code == 400 and "4x4" in small.json()["error"]
+    w = client.post("/api/project", params={"ckpt": dcgan_ckpt, "space": "w"}, content=png)
+    assert w.status_code == 400 and "no w space" in w.json()["error"]
+    z = client.post("/api/project", params={"ckpt": style_ckpt, "space": "z"})
+    assert z.status_code == 400 and "class" in z.json()["error"]
+    toward = client.get(f"/api/jobs/{status['id']}/around", params={
+        "ckpt": dcgan_ckpt, "kind": "toward", "class": "1"})
+    assert toward.status_code == 400

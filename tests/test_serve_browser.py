@@ -193,3 +193,51 @@ def test_runs_mix_nearest_and_compare_panels(page, style_ckpt, dcgan_ckpt):
     wait_until(page, "document.querySelectorAll('#compare-a img').length === 4 &&"
                            " document.querySelectorAll('#compare-b img').length === 4")
     assert not page.is_visible("#message")
+
+
+def test_project_panel_uploads_converges_and_varies(page, dcgan_ckpt, style_ckpt, tmp_path):
+    # An upload: the DCGAN's own sample of seed 4, saved as a user's file would be.
+    page.goto(f"{page.base}/?ckpt={dcgan_ckpt}&n=1&seed=4")
+    page.wait_for_selector("body[data-ready='1']")
+    wait_until(page, "document.querySelectorAll('#grid img').length === 1")
+    upload = tmp_path / "mine.png"
+    Image.fromarray(decoded(grid_sources(page)[0])).save(upload)
+    page.click("nav button[data-panel='project']")
+    assert page.is_hidden("#project-space option:text('w')")  # a DCGAN has only z
+    page.set_input_files("#project-file", str(upload))
+    page.fill("#project-steps", "40")
+    page.click("#project-start")
+    wait_until(page, "document.getElementById('project-image')")
+    # Snapshots streamed in, then the projection, which is close to the upload.
+    frames = page.eval_on_selector_all("#project-frames img", "nodes => nodes.length")
+    assert frames >= 2
+    state = page.inner_text("#project-state")
+    assert state.startswith("done") and float(state.split("PSNR ")[1].split(" dB")[0]) > 25
+    projection = page.eval_on_selector("#project-image", "n => n.src")
+    image = page.evaluate("async (url) => { const b = await (await fetch(url)).blob();"
+                          " return [...new Uint8Array(await b.arrayBuffer())]; }", projection)
+    pixels = np.array(Image.open(io.BytesIO(bytes(image))).convert("RGB")).astype(float)
+    assert np.abs(pixels - np.array(Image.open(upload).convert("RGB"))).mean() < 16
+
+    # Variations around it: the projection and 3 others in one strip.
+    page.fill("#project-n", "3")
+    page.click("#project-vary")
+    wait_until(page, "(() => { const i = document.getElementById('project-around');"
+                     " return i.complete && i.naturalWidth > 3 * i.naturalHeight; })()")
+
+    # A class-conditional style model: w space, the model's own image of a seed, mixed.
+    page.goto(f"{page.base}/?ckpt={style_ckpt}&panel=project")
+    page.wait_for_selector("body[data-ready='1']")
+    page.select_option("#project-space", "w")
+    page.fill("#project-steps", "10")
+    page.click("#project-start")
+    wait_until(page, "document.getElementById('project-image')")
+    page.fill("#project-seeds", "1,2")
+    page.click("#project-mix")
+    wait_until(page, "(() => { const i = document.getElementById('project-around');"
+                     " return i.complete && i.naturalWidth > 0; })()")
+    page.select_option("#project-toward", label="Sneaker")
+    page.click("#project-move")
+    wait_until(page, "(() => { const i = document.getElementById('project-around');"
+                     " return i.complete && i.naturalWidth > 6 * i.naturalHeight; })()")
+    assert page.inner_text("#message") == ""

@@ -170,3 +170,20 @@ def load_exported(path: Path, use_ema: bool = True,
         raise CheckpointError(f"{path}: the weights do not fit the recipe's generator ({first}); "
                               "export it again with this version of gans") from None
     return generator.eval(), recipe, weights
+
+
+def load_discriminator(path: Path, trust: bool = False) -> nn.Module:
+    """The discriminator of a .ckpt, in eval mode (projection can measure distances in its
+    features); an exported generator has none."""
+    from gans.models.build import build_networks
+
+    if Path(path).suffix.lower() == ".safetensors":
+        raise CheckpointError(f"{path} is an exported generator and holds no discriminator; "
+                              "pass the .ckpt written by gans train, or another distance")
+    ckpt = read_checkpoint(path, trust=trust)
+    recipe = checkpoint_recipe(ckpt["hyper_parameters"]["recipe"], path, trust)
+    _, discriminator = build_networks(recipe)
+    prefix = "discriminator."
+    discriminator.load_state_dict({k[len(prefix):]: v for k, v in ckpt["state_dict"].items()
+                                   if k.startswith(prefix)})
+    return discriminator.eval()

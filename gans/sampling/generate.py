@@ -131,7 +131,8 @@ def mixing_layers(generator: nn.Module) -> tuple:
 
 def style_mixing_grid(generator: nn.Module, seeds: list, truncation: Optional[float] = None,
                       label: Optional[int] = None, column_seeds: Optional[list] = None,
-                      layers: Optional[tuple] = None) -> torch.Tensor:
+                      layers: Optional[tuple] = None,
+                      row_ws: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The usual style-mixing grid as (len(seeds) + 1) x (len(column_seeds) + 1) images, row
     by row.
 
@@ -139,7 +140,8 @@ def style_mixing_grid(generator: nn.Module, seeds: list, truncation: Optional[fl
     each row seed's; the cell at (row i, column j) is row seed i's styles with the layers in
     `layers` [start, stop) taken from column seed j (by default `mixing_layers`: coarse from
     the row, fine from the column). Column seeds default to the row seeds. `label`: the class
-    of every image, for a class-conditional model.
+    of every image, for a class-conditional model. `row_ws` (rows, num_ws, w_dim): the rows'
+    styles given directly (e.g. a projected w) instead of drawn from `seeds`.
     """
     lacking = missing(generator, StyleGenerator)
     if lacking:
@@ -153,7 +155,7 @@ def style_mixing_grid(generator: nn.Module, seeds: list, truncation: Optional[fl
         z = torch.cat([latents(1, generator.latent_dim, seed) for seed in batch]).to(device)
         return generator.broadcast(generator.mapping(z, psi, **_labels(label, len(batch), device)))
 
-    row_ws = ws_of(seeds)
+    row_ws = ws_of(seeds) if row_ws is None else row_ws.to(device)
     col_ws = row_ws if column_seeds is None else ws_of(column_seeds)
     start, stop = layers or mixing_layers(generator)
     own_rows = generator.synthesis(row_ws, noise=False).float().cpu()

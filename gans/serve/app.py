@@ -3,7 +3,8 @@
 Every parameter is read from the query string and checked here, before any work starts, so a
 bad one costs nothing and answers with one line naming the parameter and its allowed range.
 The limits keep one request from holding the CPU or memory for long: a grid is at most 64
-images, a walk at most 8 seeds x 48 frames.
+images, a walk at most 8 seeds x 48 frames, a projection at most 1,000 steps of an image of at
+most 8 MB.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
+import uuid
 from pathlib import Path
 from typing import Optional
 
@@ -25,8 +27,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gans.serve.backend import GansError, __version__, make_info, resolve_class, write_animation
-from gans.serve.explorer import (SPACES, Cell, ModelCache, NearestIndexes, cell_png, grid_cells,
-                                 png_bytes, render_cells, style_mix, training_png, walk_frames)
+from gans.serve.explorer import (SPACES, Cell, ModelCache, NearestIndexes, around_projection,
+                                 cell_png, grid_cells, png_bytes, project_image,
+                                 projection_target, render_cells, style_mix, training_png,
+                                 walk_frames)
 from gans.serve.jobs import Jobs, TooBusy
 from gans.serve.library import BadPath, Library, NotFound
 
@@ -37,6 +41,8 @@ MIX_SEEDS_MAX = 8
 WALK_SEEDS_MAX = 8
 FRAMES_MAX = 48
 NEIGHBOURS_MAX = 32
+PROJECT_STEPS_MAX = 1000
+UPLOAD_MAX = 8 << 20  # bytes of an image to project
 TRUNCATE_Z = (0.1, 10.0)
 # No outside fetches, ever: the page is self-contained and so is every image it shows.
 SECURITY_HEADERS = [
@@ -352,12 +358,111 @@ async def walk(request: Request) -> Response:
     return JSONResponse(job.status(), status_code=202)
 
 
+async def project(request: Request) -> Response:
+    """Starts projecting an image into the model: the request body is an uploaded image file,
+    or without one the model's own image of `seed` (and `class`) is the target. Answers 202
+    with the job; its status carries the snapshots (`frames`, data URLs) as they come."""
+    query = Query(request)
+    space = query.choice("space", ("z", "w", "w+"), "z")
+    steps = query.integer("steps", 200, 1, PROJECT_STEPS_MAX)
+    seed = query.integer("seed", 0, 0, SEED_MAX)
+    body = await request.body()
+    if len(body) > UPLOAD_MAX:
+        raise BadRequest(f"the image is {len(body)} bytes; upload at most {UPLOAD_MAX >> 20} MB")
+    model = await run_in_threadpool(_model, request, query)
+    if space != "z" and not model.describe()["style_mixing"]:
+        raise BadRequest(f"space={space}: the {model.describe()['generator']} of this "
+                         "checkpoint has no w space (it needs a mapping network, as "
+                         "stylegan-lite has); use space=z")
+    find = (query.text("class") or "").lower() == "best"
+    label = None if find else _class(model, query)
+    if model.names and label is None and not find and space == "z":
+        raise BadRequest("class: this checkpoint is class-conditional; a z projection needs "
+                         f"a class, or class=best (one of: {', '.join(model.names)})")
+    if find and not model.names:
+        raise BadRequest("class=best: this checkpoint's model is not class-conditional; "
+                         "leave class out")
+    jobs = request.app.state.jobs
+
+    def target_of():
+        # Decoded here, before the job starts: a bad upload is a 400 naming what is wrong.
+        upload = jobs.folder / f"upload-{uuid.uuid4().hex}"
+        try:
+            if body:
+                upload.write_bytes(body)
+            else:
+                cell = Cell(seed, label if label is not None or not model.names else 0)
+                upload.write_bytes(cell_png(model, cell, render_cells(model, [cell])[0]))
+            return projection_target(model, upload)
+        except GansError as exc:
+            raise BadRequest(str(exc).replace(f"image {upload}", "the uploaded image")) from None
+        finally:
+            upload.unlink(missing_ok=True)
+
+    target = await run_in_threadpool(target_of)
+
+    def work(job):
+        def progress(step, image):
+            job.progress = (step + 1) / steps
+            job.details["frames"] = job.details.get("frames", []) + [_data_url(png_bytes(
+                image.clamp(-1, 1), make_info("projection-progress", step=step)))]
+
+        found = project_image(model, target, space, steps, label, find, progress,
+                              job.cancel.is_set)
+        job.details.update(projection=found, psnr_db=round(found.psnr, 2),
+                           found_class=None if found.label is None else model.names[found.label])
+        result = job.folder / f"{_slug(model.recipe.name)}-projection.png"
+        result.write_bytes(png_bytes(found.image.clamp(-1, 1), make_info("projection", **(
+            model.provenance(space=space, steps=steps, psnr_db=round(found.psnr, 2))))))
+        job.result, job.media_type = result, "image/png"
+
+    params = {"ckpt": query.text("ckpt"), "space": space, "steps": steps,
+              "source": "upload" if body else f"seed {seed}"}
+    job = jobs.start("project", params, work)
+    return JSONResponse(_public(job.status()), status_code=202)
+
+
+def _public(status: dict) -> dict:
+    """A job's status as JSON: the projection itself stays on the server."""
+    return {k: v for k, v in status.items() if k != "projection" and not k.startswith("_")}
+
+
+async def around(request: Request) -> Response:
+    """Images from a finished projection: kind=vary (n, spread, seed), mix (seeds) or toward
+    (class), as PNG."""
+    query = Query(request)
+    job = request.app.state.jobs.get(request.path_params["job"])
+    found = job.details.get("projection")
+    if job.kind != "project" or found is None:
+        raise BadRequest(f"job {job.id} is not a finished projection ({job.kind}, {job.state})")
+    kind = query.choice("kind", ("vary", "mix", "toward"), "vary")
+    num = query.integer("n", 8, 1, GRID_MAX - 1)
+    spread = query.number("spread", 0.0, 4.0, open_low=True) or 0.5
+    seed = query.integer("seed", 0, 0, SEED_MAX)
+    seeds = query.seeds("seeds", 1, MIX_SEEDS_MAX, "1,2,3") if kind == "mix" else None
+
+    def work():
+        model = _model(request, query)
+        label = _class(model, query)
+        if kind == "toward" and label is None:
+            raise BadRequest("kind=toward needs class=NAME"
+                             + (f" (one of: {', '.join(model.names)})" if model.names else
+                                "; this checkpoint's model is not class-conditional"))
+        images, nrow = around_projection(model, found, kind, num, spread, seed, seeds, label)
+        info = make_info(f"projection-{kind}", **model.provenance(
+            space=found.space, spread=spread if kind == "vary" else None))
+        return png_bytes(images.clamp(-1, 1), info, nrow=nrow)
+
+    return _png(await run_in_threadpool(work))
+
+
 async def job_status(request: Request) -> Response:
-    return JSONResponse(request.app.state.jobs.get(request.path_params["job"]).status())
+    return JSONResponse(_public(request.app.state.jobs.get(request.path_params["job"]).status()))
 
 
 async def job_cancel(request: Request) -> Response:
-    return JSONResponse(request.app.state.jobs.cancel(request.path_params["job"]).status())
+    return JSONResponse(_public(request.app.state.jobs.cancel(request.path_params["job"])
+                                .status()))
 
 
 async def job_result(request: Request) -> Response:
@@ -456,6 +561,8 @@ def create_app(paths: list, allowed_hosts: Optional[list] = None) -> Starlette:
         Route("/api/image", image),
         Route("/api/style-mix", mix),
         Route("/api/walk", walk, methods=["POST"]),
+        Route("/api/project", project, methods=["POST"]),
+        Route("/api/jobs/{job}/around", around),
         Route("/api/jobs/{job}", job_status),
         Route("/api/jobs/{job}/cancel", job_cancel, methods=["POST"]),
         Route("/api/jobs/{job}/result", job_result),

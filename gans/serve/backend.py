@@ -19,6 +19,9 @@ from gans.runlog import read_run  # noqa: F401  (the one TensorBoard reader)
 from gans.sampling.provenance import make_info, read_info, save_pil, to_pil  # noqa: F401
 from gans.recipe import load_recipe, validate  # noqa: F401
 from gans.sampling.checkpoint import load_generator, read_checkpoint  # noqa: F401
+from gans.sampling.project import (DEFAULT_DISTANCE, Latent, ProjectOptions,  # noqa: F401
+                                   load_target, make_distance, project, toward_class,
+                                   variations)
 from gans.sampling.generate import (class_labels, generate, interpolation_frames,  # noqa: F401
                                     latents, mixing_layers, resolve_class, seeded_noise,
                                     style_mixing_grid,

@@ -24,11 +24,13 @@ from typing import Callable, Optional
 
 import torch
 
-from gans.serve.backend import (CLASS_NAMES, GansError, atomic_write, cache_dir, class_labels, class_names,
-                                generate, interpolation_frames, load_classifier,
-                                load_generator, load_images, make_info, mixing_layers, save_pil,
-                                source_sha256, style_mixing_grid, supports_style_mixing,
-                                supports_truncation, to_classifier_input, to_pil)
+from gans.serve.backend import (CLASS_NAMES, DEFAULT_DISTANCE, GansError, Latent, ProjectOptions, atomic_write,
+                                cache_dir, class_labels, class_names, generate,
+                                interpolation_frames, load_classifier, load_generator,
+                                load_images, load_target, make_distance, make_info,
+                                mixing_layers, project, save_pil, source_sha256,
+                                style_mixing_grid, supports_style_mixing, supports_truncation,
+                                to_classifier_input, to_pil, toward_class, variations)
 
 GENERATION_LOCK = threading.Lock()
 
@@ -318,3 +320,57 @@ class NearestIndexes:
 
 def training_png(index: NearestIndex, i: int) -> bytes:
     return png_bytes(index.pixels[i].float() / 127.5 - 1, {})
+
+
+# ----------------------------------------------------------------------------- image prompts
+
+
+def projection_target(model: Model, image: Path) -> torch.Tensor:
+    """An uploaded image file as the model sees it (gans project's decoding and checks)."""
+    data = model.recipe.data
+    return load_target(image, data.resolution, data.channels)
+
+
+def project_image(model: Model, target: torch.Tensor, space: str, steps: int,
+                  label: Optional[int], find_class: bool,
+                  progress: Callable[[int, torch.Tensor], None], cancelled: Callable[[], bool]):
+    """The projection of `target` into `model` (gans project's loop), with
+    `progress(step, image)` at each snapshot; raises Cancelled when asked to stop. No
+    generation lock: projection draws its noise from its own generator, and renders without
+    StyleGAN-lite's per-pixel noise."""
+
+    def on_step(step, images):
+        if cancelled():
+            raise Cancelled()
+        progress(step, images[:1])
+
+    (found,) = project(model.generator, target, ProjectOptions(space=space, steps=steps,
+                                                               frames=12),
+                       label=label, find_class=find_class,
+                       distance=make_distance(DEFAULT_DISTANCE), on_step=on_step)
+    return found
+
+
+def around_projection(model: Model, found, kind: str, num: int = 8, spread: float = 0.5,
+                      seed: int = 0, seeds: Optional[list] = None,
+                      label: Optional[int] = None) -> tuple:
+    """(images, nrow) from a projection: `vary` (its image and `num` around it), `mix` (its
+    styles with the fine styles of `seeds`), `toward` (moved toward class `label`)."""
+    latent = Latent(found.space, found.latent, found.label, {})
+    g = model.generator
+    with GENERATION_LOCK:  # style mixing draws the seeds' w, as the Style mixing panel does
+        if kind == "vary":
+            images = variations(g, latent, num, spread, seed)
+            return images, len(images)
+        if kind == "toward":
+            images = toward_class(g, latent, label, frames=8)
+            return images, len(images)
+        if latent.space == "z":
+            raise GansError("mix: a z projection has no per-layer styles; project with space w")
+        ws = g.broadcast(latent.tensor) if latent.space == "w" else latent.tensor
+        mix_label = latent.label if latent.label is not None else label
+        if model.names and mix_label is None:
+            raise GansError(f"mix: this checkpoint is class-conditional; pick the seeds' class "
+                            f"(one of: {', '.join(model.names)})")
+        images = style_mixing_grid(g, [0], column_seeds=seeds, label=mix_label, row_ws=ws)
+        return images, len(seeds) + 1

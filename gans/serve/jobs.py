@@ -1,4 +1,4 @@
-"""Background work (walk videos): a thread per job, with progress, a cancel flag and a result
+"""Background work (walk videos, projections): a thread per job, with progress, a cancel flag and a result
 file in the server's own temporary folder, removed when the job is evicted or the server
 stops."""
 
@@ -35,13 +35,15 @@ class Job:
     started: float = field(default_factory=time.time)
     finished: Optional[float] = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    details: dict = field(default_factory=dict)  # what a kind of job shows while it runs
 
     def status(self) -> dict:
         return {"id": self.id, "kind": self.kind, "state": self.state,
                 "progress": round(self.progress, 3), "message": self.message,
                 "params": self.params,
                 "result": f"/api/jobs/{self.id}/result" if self.state == "done" else None,
-                "seconds": round((self.finished or time.time()) - self.started, 2)}
+                "seconds": round((self.finished or time.time()) - self.started, 2),
+                **self.details}
 
 
 class Jobs:

@@ -422,6 +422,95 @@ async function cancelWalk() {
   try { await api(`/api/jobs/${id}/cancel`, {}, { method: "POST" }); } catch (err) { showError(err.message); }
 }
 
+// ------------------------------------------------------------------------ project
+
+let projectJob = null;   // the running projection
+let projected = null;    // the finished one that vary, mix and move start from
+
+function prepareProject() {
+  for (const node of document.querySelectorAll(".needs-style")) node.hidden = !(model && model.style_mixing);
+  const names = model ? model.classes : [];
+  const options = (select, extra) => {
+    const keep = select.value;
+    select.replaceChildren(...extra.map(([v, t]) => el("option", { value: v, textContent: t })),
+      ...names.map((name, i) => el("option", { value: String(i), textContent: name })));
+    if ([...select.options].some((o) => o.value === keep)) select.value = keep;
+  };
+  options($("project-class"), [["best", "best (try every class)"]]);
+  options($("project-toward"), []);
+  if (!(model && model.style_mixing)) $("project-space").value = "z";
+  return Promise.resolve();
+}
+
+async function startProject() {
+  const file = $("project-file").files[0];
+  const space = $("project-space").value;
+  await guarded("project", async () => {
+    const params = { ckpt: state.ckpt, ema: state.ema ? 1 : 0, space, steps: $("project-steps").value,
+      seed: file ? "" : $("project-seed").value,
+      class: model.classes.length ? $("project-class").value : "" };
+    const job = await api("/api/project", params, { method: "POST", body: file || null });
+    projectJob = job.id;
+    projected = null;
+    $("project-after").hidden = true;
+    $("project-cancel").disabled = false;
+    $("project-frames").replaceChildren();
+    $("project-state").textContent = "running";
+    pollProject(job.id);
+  });
+}
+
+async function pollProject(id) {
+  let shown = 0;
+  for (let tries = 0; tries < 12000 && projectJob === id; tries++) {
+    let job;
+    try {
+      job = await api(`/api/jobs/${id}`);
+    } catch (err) {
+      showError(err.message);
+      break;
+    }
+    $("project-progress").value = job.progress;
+    for (const src of (job.frames || []).slice(shown)) {
+      $("project-frames").append(el("img", { src, alt: `step ${shown}`, className: "pixelated" }));
+      shown += 1;
+    }
+    if (job.state === "done") {
+      $("project-frames").append(el("img", { src: job.result, alt: "projection", id: "project-image", className: "pixelated" }));
+      $("project-state").textContent = `done in ${job.seconds} s: PSNR ${job.psnr_db} dB` +
+        (job.found_class ? `, class ${job.found_class}` : "");
+      projected = id;
+      $("project-after").hidden = false;
+      break;
+    }
+    if (job.state === "error" || job.state === "cancelled") {
+      $("project-state").textContent = job.state;
+      if (job.state === "error") showError(job.message);
+      break;
+    }
+    $("project-state").textContent = `running ${Math.round(job.progress * 100)}%`;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  if (projectJob === id) { projectJob = null; $("project-cancel").disabled = true; }
+}
+
+async function cancelProject() {
+  if (!projectJob) return;
+  try { await api(`/api/jobs/${projectJob}/cancel`, {}, { method: "POST" }); } catch (err) { showError(err.message); }
+}
+
+async function aroundProjection(kind) {
+  if (!projected) return;
+  await guarded("project-around", async (current) => {
+    const params = { ckpt: state.ckpt, ema: state.ema ? 1 : 0, kind };
+    if (kind === "vary") Object.assign(params, { n: $("project-n").value, spread: $("project-spread").value });
+    if (kind === "mix") Object.assign(params, { seeds: $("project-seeds").value, class: model.classes.length ? $("project-toward").value : "" });
+    if (kind === "toward") params.class = $("project-toward").value;
+    const blob = await api(`/api/jobs/${projected}/around`, params);
+    if (current()) $("project-around").src = URL.createObjectURL(blob);
+  });
+}
+
 // ------------------------------------------------------------------------ memorisation
 
 async function drawNearest() {
@@ -472,7 +561,7 @@ async function drawCompare() {
 
 const PANELS = {
   runs: drawRuns, sample: drawSample, mix: drawMix, walk: async () => {}, nearest: drawNearest,
-  compare: drawCompare,
+  compare: drawCompare, project: prepareProject,
 };
 
 function showPanel(name) {
@@ -532,6 +621,11 @@ function bind() {
   $("near").onchange = () => { set({ near: $("near").value }); redraw(); };
   $("walk-start").onclick = startWalk;
   $("walk-cancel").onclick = cancelWalk;
+  $("project-start").onclick = startProject;
+  $("project-cancel").onclick = cancelProject;
+  $("project-vary").onclick = () => aroundProjection("vary");
+  $("project-mix").onclick = () => aroundProjection("mix");
+  $("project-move").onclick = () => aroundProjection("toward");
   $("step").oninput = () => { set({ step: Number($("step").value) }); showStep(Number($("step").value)); };
 }
 
