@@ -53,6 +53,8 @@ class Images:
     pixels: torch.Tensor  # uint8 (N, C, H, W)
     labels: Optional[torch.Tensor]
     description: str
+    # Paired data (pix2pix): the input image of each target in `pixels`, uint8 (N, C, H, W).
+    conditions: Optional[torch.Tensor] = None
 
     def fingerprint(self) -> str:
         """Changes whenever the decoded images change (content, order, size or count)."""
@@ -64,13 +66,29 @@ class Images:
 def load_images(data, split: Optional[str] = None) -> Images:
     """The images a data section names, for `split` (default: the section's own)."""
     source = DATASETS.get(data.name, where="key 'data.name'")
-    raw = source(root=data.root, split=split or data.split, resolution=data.resolution)
+    derived = {"source": data.source} if is_derived(source) else {}
+    raw = source(root=data.root, split=split or data.split, resolution=data.resolution,
+                 **derived)
     pixels = to_resolution(raw.pixels, data.resolution, data.channels)
-    labels = raw.labels
+    labels, conditions = raw.labels, raw.conditions
+    if conditions is not None:
+        conditions = to_resolution(conditions, data.resolution, data.channels)
     if data.limit is not None:
         pixels = pixels[: data.limit]
         labels = labels[: data.limit] if labels is not None else None
-    return Images(pixels.contiguous(), labels, raw.description)
+        conditions = conditions[: data.limit] if conditions is not None else None
+    return Images(pixels.contiguous(), labels, raw.description,
+                  None if conditions is None else conditions.contiguous())
+
+
+def is_paired(data) -> bool:
+    """Whether a data section names paired data: (input image, target image) per example."""
+    return bool(getattr(DATASETS.get(data.name), "paired", False))
+
+
+def is_derived(source) -> bool:
+    """Whether a dataset source is built from another dataset, named in `data.source`."""
+    return bool(getattr(source, "derived", False))
 
 
 def to_resolution(pixels: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
@@ -270,3 +288,138 @@ def _to_rgb(img):
         background = Image.new("RGBA", img.size, BACKGROUND + (255,))
         return Image.alpha_composite(background, img.convert("RGBA")).convert("RGB")
     return img.convert("RGB")
+
+
+# ----------------------------------------------------------------------------- paired sources
+# (input, target) pairs for image-to-image models (pix2pix): `Images.conditions` holds the
+# inputs, `pixels` the targets.
+
+
+def paired_source(derived: bool = False):
+    """Marks a dataset source as paired; a derived one also receives `data.source`."""
+    def mark(function):
+        function.paired, function.derived = True, derived
+        return function
+
+    return mark
+
+
+@DATASETS.register("edges")
+@paired_source(derived=True)
+def edges(root: Optional[str], split: str, resolution: int, source: Optional[str]) -> Images:
+    """Edge maps of any image dataset (`data.source`) as inputs, its images as targets.
+
+    The edges (gans/paired.py: Canny, thinning, specks removed; black lines on white) are
+    drawn at the recipe's resolution, once, and cached under the gans cache by the content of
+    the source images: a changed source or edge extractor makes new ones.
+    """
+    from gans import paired
+
+    if not source:
+        raise GansError("data.name is edges but data.source is not set; name the dataset to "
+                        "draw edges from, e.g. --set data.source=fashion-mnist")
+    images_of = DATASETS.get(source, where="key 'data.source'")
+    if getattr(images_of, "paired", False):
+        raise GansError(f"data.source {source!r} is paired data already; name a dataset of "
+                        "images, e.g. fashion-mnist or folder")
+    raw = images_of(root=root, split=split, resolution=resolution)
+    gray = to_resolution(raw.pixels, resolution, 1)
+    key = hashlib.sha256(f"{paired.EDGES_VERSION}/{resolution}/".encode())
+    key.update(gray.contiguous().numpy().tobytes())
+    cached = cache_dir() / "datasets" / f"edges-{key.hexdigest()[:20]}.pt"
+    if cached.exists():
+        conditions = torch.load(cached, weights_only=True)
+    else:
+        conditions = paired.edges_of(gray)
+        atomic_write(cached, lambda f: torch.save(conditions, f))
+    return Images(to_resolution(raw.pixels, resolution, raw.pixels.size(1)), raw.labels,
+                  f"edges of {raw.description}", conditions)
+
+
+@DATASETS.register("pairs")
+@paired_source()
+def image_pairs(root: Optional[str], split: str, resolution: int) -> Images:
+    """Pairs from data.root (or data.root/<split> when that folder exists), either as
+    pix2pix ships them, one image per pair with the input (A) left and the target (B) right,
+    or as two folders A/ and B/ holding files of the same names. Unlike `folder`, an unreadable
+    or unmatched file is an error: skipping it would shift the pairing."""
+    if not root:
+        raise GansError("data.name is pairs but data.root is not set; pass --set data.root=DIR "
+                        "(side-by-side AB images, or folders A/ and B/ of matching files)")
+    folder = Path(root).expanduser()
+    if (folder / split).is_dir():
+        folder = folder / split
+    if not folder.is_dir():
+        raise GansError(f"data.root {folder} is not a folder; set data.root to a folder of pairs")
+    if (folder / "A").is_dir() or (folder / "B").is_dir():
+        inputs, targets = _two_folders(folder)
+    else:
+        inputs, targets = _side_by_side(folder)
+    pixels = torch.stack([_square(t, resolution) for t in targets])
+    conditions = torch.stack([_square(t, resolution) for t in inputs])
+    return Images(pixels, None, f"pairs {folder} ({len(pixels)})", conditions)
+
+
+def _image_files(folder: Path) -> list:
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_EXTENSIONS
+                  and not p.name.startswith("._") and p.is_file())
+
+
+def _pair_image(path: Path, folder: Path) -> torch.Tensor:
+    try:
+        return _decoded_rgb(path)
+    except _Unusable as exc:
+        raise GansError(f"{path}: cannot read this pair image ({exc}); fix or remove it "
+                        f"from {folder}") from None
+
+
+def _two_folders(folder: Path) -> tuple:
+    for side in ("A", "B"):
+        if not (folder / side).is_dir():
+            raise GansError(f"{folder} has no {side}/ folder; paired folders need A/ (inputs) "
+                            "and B/ (targets) with files of the same names")
+    a_files = {p.name: p for p in _image_files(folder / "A")}
+    b_files = {p.name: p for p in _image_files(folder / "B")}
+    for side, mine, other, other_side in (("A", a_files, b_files, "B"),
+                                          ("B", b_files, a_files, "A")):
+        lonely = sorted(set(mine) - set(other))
+        if lonely:
+            raise GansError(f"{folder / side / lonely[0]} has no partner in {other_side}/ "
+                            f"({len(lonely)} unmatched in {side}/); give each input a target "
+                            "of the same file name, or remove it")
+    if not a_files:
+        raise GansError(f"{folder}/A and {folder}/B hold no images; put the pairs there")
+    inputs, targets = [], []
+    for name in sorted(a_files):
+        a, b = _pair_image(a_files[name], folder), _pair_image(b_files[name], folder)
+        if a.shape != b.shape:
+            raise GansError(f"{folder}: pair {name} has sizes {a.shape[2]}x{a.shape[1]} in A/ "
+                            f"and {b.shape[2]}x{b.shape[1]} in B/; an input and its target "
+                            "must have the same size")
+        inputs.append(a)
+        targets.append(b)
+    return inputs, targets
+
+
+def _side_by_side(folder: Path) -> tuple:
+    paths = _image_files(folder)
+    if not paths:
+        raise GansError(f"{folder} holds no images; put side-by-side AB pairs there (input "
+                        "left, target right), or folders A/ and B/")
+    inputs, targets = [], []
+    for path in paths:
+        ab = _pair_image(path, folder)
+        width = ab.size(2)
+        if width % 2:
+            raise GansError(f"{path} is {width} px wide, an odd number: a side-by-side pair is "
+                            "two images of equal width (input left, target right)")
+        inputs.append(ab[:, :, :width // 2])
+        targets.append(ab[:, :, width // 2:])
+    return inputs, targets
+
+
+def _square(image: torch.Tensor, resolution: int) -> torch.Tensor:
+    return TF.resize(TF.center_crop(image, [min(image.shape[-2:])]), [resolution, resolution],
+                     antialias=True)

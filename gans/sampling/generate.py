@@ -45,6 +45,20 @@ def seeded_noise(seed: int, device: torch.device):
         yield
 
 
+def translate(generator: nn.Module, conditions: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """An image-to-image generator's images in [-1, 1] from uint8 input images (N, C, H, W)
+    on its device; its dropout noise is drawn from `seed`."""
+    dtype = next(generator.parameters()).dtype
+    normalised = conditions.to(dtype) / 127.5 - 1.0
+    was_training = generator.training
+    generator.eval()
+    try:
+        with seeded_noise(seed, normalised.device), torch.no_grad():
+            return generator(normalised)
+    finally:
+        generator.train(was_training)
+
+
 def supports_truncation(generator: nn.Module) -> bool:
     """Whether the generator takes `truncation_psi` (a tracked average w to pull toward)."""
     return "truncation_psi" in inspect.signature(generator.forward).parameters
