@@ -66,6 +66,38 @@ def edges_of(gray: torch.Tensor) -> torch.Tensor:
 MARGIN = 0.06
 
 
+def read_sketch(path):
+    """A drawing file as a PIL image, or a one-line GansError saying why it cannot be used."""
+    from PIL import Image
+
+    from gans.data import _decoded_rgb, _Unusable
+
+    if not path.is_file():
+        raise GansError(f"--sketch {path}: no such file; pass a PNG or JPEG drawing")
+    try:
+        pixels = _decoded_rgb(path)
+    except _Unusable as exc:
+        raise GansError(f"--sketch {path}: cannot read it ({exc}); pass a PNG or JPEG "
+                        "drawing") from None
+    return Image.fromarray(pixels.permute(1, 2, 0).numpy())
+
+
+def sketch_files(path) -> list:
+    """The drawings `--sketch` names: a file, or the images of a folder (sorted)."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMG_EXTENSIONS
+                       and p.is_file() and not p.name.startswith("._"))
+        if not files:
+            raise GansError(f"--sketch {path}: the folder holds no images; put PNG or JPEG "
+                            "drawings there")
+        return files
+    if not path.exists():
+        raise GansError(f"--sketch {path}: no such file; pass a PNG or JPEG drawing")
+    return [path]
+
+
 def normalise_sketch(image, resolution: int, channels: int = 1) -> torch.Tensor:
     """A hand drawing (a PIL image, any mode and size) -> uint8 (1, channels, R, R) in the form
     of the training edges. Dark lines on a light ground, or light on dark: the majority tone is
@@ -74,6 +106,8 @@ def normalise_sketch(image, resolution: int, channels: int = 1) -> torch.Tensor:
 
     from gans.data import _to_rgb
 
+    if image.width == 0 or image.height == 0:
+        raise GansError("the sketch is an empty image; draw dark lines on a light background")
     gray = np.asarray(_to_rgb(image).convert("L"), dtype=np.float32)
     if gray.size == 0:
         raise GansError("the sketch is an empty image; draw dark lines on a light background")
