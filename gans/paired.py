@@ -19,12 +19,12 @@ from gans.errors import GansError
 
 LINE, BACKGROUND = 0, 255
 # Changing anything that shapes the edges changes this, so cached edge sets are rebuilt.
-EDGES_VERSION = "canny-skeleton-1"
+EDGES_VERSION = "canny-skeleton-2"
 
 
 def min_component(resolution: int) -> int:
     """Specks below this many pixels are dropped (pix2pix removes small components too)."""
-    return max(3, resolution // 10)
+    return max(5, resolution // 6)
 
 
 def edge_map(gray: np.ndarray, low: int = 50, high: int = 150) -> np.ndarray:
