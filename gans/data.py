@@ -420,6 +420,20 @@ def _side_by_side(folder: Path) -> tuple:
     return inputs, targets
 
 
+def decoded_image(source) -> torch.Tensor:
+    """uint8 (3, H, W) of an image file or a PIL image of any mode (transparency on white), or
+    a one-line GansError saying why it cannot be used."""
+    if not isinstance(source, (str, Path)):
+        return TF.pil_to_tensor(_to_rgb(source))
+    path = Path(source)
+    if not path.is_file():
+        raise GansError(f"{path}: no such image file; pass a PNG or JPEG")
+    try:
+        return _decoded_rgb(path)
+    except _Unusable as exc:
+        raise GansError(f"{path}: cannot read it ({exc}); pass a PNG or JPEG") from None
+
+
 def _square(image: torch.Tensor, resolution: int) -> torch.Tensor:
     return TF.resize(TF.center_crop(image, [min(image.shape[-2:])]), [resolution, resolution],
                      antialias=True)

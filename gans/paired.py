@@ -66,22 +66,6 @@ def edges_of(gray: torch.Tensor) -> torch.Tensor:
 MARGIN = 0.06
 
 
-def read_sketch(path):
-    """A drawing file as a PIL image, or a one-line GansError saying why it cannot be used."""
-    from PIL import Image
-
-    from gans.data import _decoded_rgb, _Unusable
-
-    if not path.is_file():
-        raise GansError(f"--sketch {path}: no such file; pass a PNG or JPEG drawing")
-    try:
-        pixels = _decoded_rgb(path)
-    except _Unusable as exc:
-        raise GansError(f"--sketch {path}: cannot read it ({exc}); pass a PNG or JPEG "
-                        "drawing") from None
-    return Image.fromarray(pixels.permute(1, 2, 0).numpy())
-
-
 def sketch_files(path) -> list:
     """The drawings `--sketch` names: a file, or the images of a folder (sorted)."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
@@ -98,17 +82,14 @@ def sketch_files(path) -> list:
     return [path]
 
 
-def normalise_sketch(image, resolution: int, channels: int = 1) -> torch.Tensor:
-    """A hand drawing (a PIL image, any mode and size) -> uint8 (1, channels, R, R) in the form
-    of the training edges. Dark lines on a light ground, or light on dark: the majority tone is
-    taken for the ground. Raises GansError when the drawing holds no lines."""
+def normalise_sketch(rgb: torch.Tensor, resolution: int, channels: int = 1) -> torch.Tensor:
+    """A hand drawing, uint8 (3, H, W) of any size (`gans.data.decoded_image` reads files and
+    PIL images of any mode) -> uint8 (1, channels, R, R) in the form of the training edges.
+    Dark lines on a light ground, or light on dark: the majority tone is taken for the ground.
+    Raises GansError when the drawing holds no lines."""
     from PIL import Image
 
-    from gans.data import _to_rgb
-
-    if image.width == 0 or image.height == 0:
-        raise GansError("the sketch is an empty image; draw dark lines on a light background")
-    gray = np.asarray(_to_rgb(image).convert("L"), dtype=np.float32)
+    gray = (rgb[:3].float() * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0).numpy()
     if gray.size == 0:
         raise GansError("the sketch is an empty image; draw dark lines on a light background")
     if np.median(gray) < 128:  # light lines on a dark ground: flip to dark on light

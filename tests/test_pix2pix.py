@@ -227,7 +227,11 @@ def test_sketch_on_a_noise_model_is_refused():
 
 
 def test_a_drawing_becomes_the_training_edges_form():
-    from gans.paired import normalise_sketch
+    from gans.data import decoded_image
+    from gans.paired import normalise_sketch as normalise
+
+    def normalise_sketch(image, resolution):
+        return normalise(decoded_image(image), resolution)
 
     image = Image.new("RGBA", (213, 129), "white")  # odd size, wide, with alpha
     ImageDraw.Draw(image).rectangle([40, 20, 170, 110], outline="black", width=7)
