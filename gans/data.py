@@ -39,12 +39,18 @@ CLASS_NAMES = {
 
 
 def class_names(data) -> tuple:
-    """The class names of a conditional data section, () for an unconditional one."""
+    """The class names of a conditional data section, in label order; () for an unconditional
+    one. A run records them in `data.classes`, so a checkpoint needs no data to name them."""
     if not data.conditional:
         return ()
+    if data.classes:
+        return tuple(data.classes)
+    if data.name == "folder":
+        return folder_labels(_folder(data.root), data.labels)[0]
     if data.name not in CLASS_NAMES:
-        raise GansError(f"data.conditional needs a dataset with labels ({', '.join(CLASS_NAMES)}),"
-                        f" not {data.name!r}; set data.conditional: false or change data.name")
+        raise GansError(f"data.conditional needs a dataset with labels ({', '.join(CLASS_NAMES)}"
+                        f", or folder with class subfolders or data.labels), not {data.name!r}; "
+                        "set data.conditional: false or change data.name")
     return CLASS_NAMES[data.name]
 
 
@@ -53,11 +59,15 @@ class Images:
     pixels: torch.Tensor  # uint8 (N, C, H, W)
     labels: Optional[torch.Tensor]
     description: str
+    classes: tuple = ()  # the names of the labels, in label order, where the source knows them
     # Paired data (pix2pix): the input image of each target in `pixels`, uint8 (N, C, H, W).
     conditions: Optional[torch.Tensor] = None
 
     def fingerprint(self) -> str:
-        """Changes whenever the decoded images change (content, order, size or count)."""
+        """Changes whenever the decoded images change (content, order, size or count).
+
+        Labels stay out: cached features are of images, and per-class metrics select them by
+        the labels of the data at hand, so relabelling needs no new features."""
         digest = hashlib.sha256(str(tuple(self.pixels.shape)).encode())
         digest.update(self.pixels.contiguous().numpy().tobytes())
         return digest.hexdigest()[:16]
@@ -66,19 +76,42 @@ class Images:
 def load_images(data, split: Optional[str] = None) -> Images:
     """The images a data section names, for `split` (default: the section's own)."""
     source = DATASETS.get(data.name, where="key 'data.name'")
-    derived = {"source": data.source} if is_derived(source) else {}
+    if data.conditional and data.name != "folder":
+        class_names(data)  # a dataset without labels fails now, before a download
+    # The folder labels its images only when asked: unconditional, it reads what it always read.
+    options = {"conditional": data.conditional, "labels": data.labels} \
+        if data.name == "folder" else {}
+    if is_derived(source):
+        options["source"] = data.source
     raw = source(root=data.root, split=split or data.split, resolution=data.resolution,
-                 **derived)
+                 **options)
     pixels = to_resolution(raw.pixels, data.resolution, data.channels)
     labels, conditions = raw.labels, raw.conditions
     if conditions is not None:
         conditions = to_resolution(conditions, data.resolution, data.channels)
+    classes = raw.classes or (CLASS_NAMES.get(data.name, ()) if labels is not None else ())
+    if data.conditional and data.classes and classes and tuple(data.classes) != tuple(classes):
+        raise GansError(f"data.classes records {_listed(data.classes)} but {raw.description} "
+                        f"has {_listed(classes)}; restore the data the run trained on, or start "
+                        "a new run (without data.classes)")
     if data.limit is not None:
         pixels = pixels[: data.limit]
         labels = labels[: data.limit] if labels is not None else None
         conditions = conditions[: data.limit] if conditions is not None else None
-    return Images(pixels.contiguous(), labels, raw.description,
+        if data.conditional and labels is not None and classes:
+            absent = sorted(set(range(len(classes))) - set(torch.as_tensor(labels).tolist()))
+            if absent:
+                raise GansError(f"data.limit={data.limit} keeps the first {data.limit} images, "
+                                f"which hold no image of class {_listed(classes[i] for i in absent)}"
+                                "; raise data.limit or drop it")
+    return Images(pixels.contiguous(), labels, raw.description, tuple(classes),
                   None if conditions is None else conditions.contiguous())
+
+
+def _listed(names, shown: int = 6) -> str:
+    names = list(names)
+    more = f", ... ({len(names)} in all)" if len(names) > shown else ""
+    return ", ".join(repr(n) for n in names[:shown]) + more
 
 
 def is_paired(data) -> bool:
@@ -203,29 +236,25 @@ DATASETS.register("celeba")(_torchvision_source("CelebA", "CelebA", lambda s: {"
 
 
 @DATASETS.register("folder")
-def image_folder(root: Optional[str], split: str, resolution: int) -> Images:
+def image_folder(root: Optional[str], split: str, resolution: int, conditional: bool = False,
+                 labels: Optional[str] = None) -> Images:
     """Every image under data.root, recursively; other files are ignored. One split only.
 
     Images are decoded to 8-bit RGB (`_decoded_rgb`): transparent pixels are composited on
     white, palettes go through RGBA, 16-bit images are scaled to 8 bits. Files that cannot be
-    decoded are skipped and reported in one warning.
+    decoded are skipped and reported in one warning. `conditional`: each image also gets its
+    class (`folder_labels`); the images and their order are the same either way.
     """
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    if not root:
-        raise GansError("data.name is folder but data.root is not set; "
-                        "pass --set data.root=DIR (a folder of images, searched recursively)")
-    folder = Path(root).expanduser()
-    if not folder.is_dir():
-        raise GansError(f"data.root {folder} is not a folder; set data.root to a folder of images")
-    # "._name.png" files are the macOS resource forks that copies from a Mac leave beside each
-    # image: never images, so ignored like any other non-image file.
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS
-                   and not p.name.startswith("._") and p.is_file())
-    images, skipped = [], []
+    folder = _folder(root)
+    paths = _image_paths(folder)
+    names, label_of = folder_labels(folder, labels, paths) if conditional else ((), {})
+    images, kept, skipped = [], [], []
     for path in paths:
         try:
             images.append(_decoded_rgb(path))
+            kept.append(path)
         except _Unusable as exc:
             skipped.append(f"{path.relative_to(folder)} ({exc})")
     examples = f"e.g. {'; '.join(skipped[:2])}" if skipped else ""
@@ -239,7 +268,154 @@ def image_folder(root: Optional[str], split: str, resolution: int) -> Images:
     # Folders mix sizes: each image is cropped and resized on its own so the stack is uniform.
     pixels = torch.stack([TF.resize(TF.center_crop(t, [min(t.shape[-2:])]),
                                     [resolution, resolution], antialias=True) for t in images])
-    return Images(pixels, None, f"folder {folder} ({len(images)} images)")
+    if not conditional:
+        return Images(pixels, None, f"folder {folder} ({len(images)} images)")
+    label_list = [label_of[path] for path in kept]
+    present = set(label_list)
+    empty = [name for index, name in enumerate(names) if index not in present]
+    if empty:
+        where = "in data.labels" if labels else "subfolder"
+        raise GansError(f"class {_listed(empty)} ({where}) has no readable image under {folder}"
+                        f"{'; ' + examples if skipped else ''}; add images of it or remove the "
+                        "class")
+    return Images(pixels, torch.tensor(label_list, dtype=torch.long),
+                  f"folder {folder} ({len(images)} images, {len(names)} classes)", tuple(names))
+
+
+def _folder(root: Optional[str]) -> Path:
+    if not root:
+        raise GansError("data.name is folder but data.root is not set; "
+                        "pass --set data.root=DIR (a folder of images, searched recursively)")
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise GansError(f"data.root {folder} is not a folder; set data.root to a folder of images")
+    return folder
+
+
+def _image_paths(folder: Path) -> list:
+    """The image files under `folder`, recursively, sorted: the folder source's order."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    # "._name.png" files are the macOS resource forks that copies from a Mac leave beside each
+    # image: never images, so ignored like any other non-image file.
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS
+                  and not p.name.startswith("._") and p.is_file())
+
+
+def folder_labels(folder: Path, labels: Optional[str],
+                  paths: Optional[list] = None) -> tuple[tuple, dict]:
+    """(class names in label order, {image path: label}) of a conditional folder.
+
+    Without a labels file the classes are the immediate subfolders, sorted by name, and an
+    image's class is the subfolder it lies in, at any depth (torchvision's ImageFolder). With
+    one (`data.labels`, relative to the folder), classes and labels come from the file:
+    a CSV with `file,class` columns (class names, sorted like subfolders), or StyleGAN2-ADA's
+    dataset.json, {"labels": [["path", index], ...]}, with optional "class_names". Every image
+    must have a label, and every labelled file must be an image under the folder.
+    """
+    paths = _image_paths(folder) if paths is None else paths
+    if labels:
+        return _labels_file(folder, Path(labels), paths)
+    names = tuple(sorted(p.name for p in folder.iterdir() if p.is_dir()))
+    if not names:
+        raise GansError(f"data.conditional: {folder} has no subfolders (one per class) and "
+                        "data.labels is not set; put each class's images in a subfolder named "
+                        "after the class, set data.labels to a labels file, or set "
+                        "data.conditional: false")
+    loose = [p.name for p in paths if p.parent == folder]
+    if loose:
+        raise GansError(f"data.conditional: {len(loose)} image(s) lie directly in {folder}, "
+                        f"outside any class subfolder (e.g. {', '.join(loose[:3])}); move each "
+                        "into the subfolder of its class, or set data.labels to a labels file")
+    index = {name: i for i, name in enumerate(names)}
+    return names, {p: index[p.relative_to(folder).parts[0]] for p in paths}
+
+
+def _labels_file(folder: Path, name: Path, paths: list) -> tuple[tuple, dict]:
+    file = folder / name.expanduser()
+    shown = f"data.labels {file}"
+    if not file.is_file():
+        raise GansError(f"{shown} not found; give the labels file's path relative to data.root "
+                        "(e.g. labels.csv or dataset.json)")
+    if file.suffix.lower() not in (".csv", ".json"):
+        raise GansError(f"{shown}: a labels file is .csv (file,class columns) or .json "
+                        "(StyleGAN2-ADA's dataset.json); convert it to one of them")
+    try:
+        text = file.read_text(encoding="utf-8-sig")  # -sig: Excel starts its CSVs with a BOM
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GansError(f"{shown} could not be read ({exc.__class__.__name__}); save it as "
+                        "UTF-8 text") from None
+    rows = _csv_rows(text, shown) if file.suffix.lower() == ".csv" else _json_rows(text, shown)
+    names, rows = rows
+    known = {p.relative_to(folder).as_posix(): p for p in paths}
+    label_of, seen, missing = {}, set(), []
+    for relative, label in rows:
+        relative = relative.replace("\\", "/").removeprefix("./")
+        if relative in seen:
+            raise GansError(f"{shown} lists {relative!r} twice; keep one row per image")
+        seen.add(relative)
+        if relative not in known:
+            missing.append(relative)
+        else:
+            label_of[known[relative]] = label
+    if missing:
+        raise GansError(f"{shown} names {len(missing)} file(s) that are not images under "
+                        f"{folder} (e.g. {', '.join(missing[:3])}); fix those paths (relative "
+                        "to data.root) or remove their rows")
+    unlabelled = [k for k, p in known.items() if p not in label_of]
+    if unlabelled:
+        raise GansError(f"{shown} has no label for {len(unlabelled)} image(s) under {folder} "
+                        f"(e.g. {', '.join(unlabelled[:3])}); add rows for them or move them "
+                        "out of data.root")
+    return names, label_of
+
+
+def _csv_rows(text: str, shown: str) -> tuple[tuple, list]:
+    import csv
+
+    try:
+        table = list(csv.DictReader(text.splitlines()))
+        columns = table[0].keys() if table else []
+    except csv.Error as exc:
+        raise GansError(f"{shown} is not a readable CSV ({exc}); write one row per image "
+                        "under a header line file,class") from None
+    if not table or "file" not in columns or "class" not in columns:
+        raise GansError(f"{shown} needs a header line with columns file and class and one row "
+                        f"per image, got columns {', '.join(map(str, columns)) or 'none'}")
+    bad = next((i for i, row in enumerate(table, 2)
+                if not (row["file"] or "").strip() or not (row["class"] or "").strip()), None)
+    if bad is not None:
+        raise GansError(f"{shown} line {bad}: every row needs a file and a class")
+    names = tuple(sorted({row["class"].strip() for row in table}))
+    index = {name: i for i, name in enumerate(names)}
+    return names, [(row["file"].strip(), index[row["class"].strip()]) for row in table]
+
+
+def _json_rows(text: str, shown: str) -> tuple[tuple, list]:
+    import json
+
+    try:
+        content = json.loads(text)
+    except ValueError as exc:
+        raise GansError(f"{shown} is not valid JSON ({str(exc)[:80]}); write "
+                        '{"labels": [["path.png", 0], ...]}') from None
+    rows = content.get("labels") if isinstance(content, dict) else None
+    if not isinstance(rows, list) or not rows or not all(
+            isinstance(r, list) and len(r) == 2 and isinstance(r[0], str)
+            and isinstance(r[1], int) and not isinstance(r[1], bool) and r[1] >= 0
+            for r in rows):
+        raise GansError(f"{shown} needs \"labels\": a list of [path, class index] pairs (index "
+                        "0, 1, ...), as StyleGAN2-ADA's dataset_tool writes it")
+    count = max(r[1] for r in rows) + 1
+    names = content.get("class_names")
+    if names is None:
+        names = [str(i) for i in range(count)]
+    if not (isinstance(names, list) and all(isinstance(n, str) and n.strip() for n in names)
+            and len(set(names)) == len(names) and len(names) >= count):
+        raise GansError(f"{shown}: \"class_names\" must list {count} or more distinct names, "
+                        "one per class index, or be left out (the classes are then named 0, 1, "
+                        "...)")
+    return tuple(names), [tuple(r) for r in rows]
 
 
 BACKGROUND = (255, 255, 255)  # what transparent pixels of a folder image become: white
@@ -333,7 +509,7 @@ def edges(root: Optional[str], split: str, resolution: int, source: Optional[str
         conditions = paired.edges_of(gray)
         atomic_write(cached, lambda f: torch.save(conditions, f))
     return Images(to_resolution(raw.pixels, resolution, raw.pixels.size(1)), raw.labels,
-                  f"edges of {raw.description}", conditions)
+                  f"edges of {raw.description}", raw.classes, conditions=conditions)
 
 
 @DATASETS.register("pairs")
@@ -357,7 +533,7 @@ def image_pairs(root: Optional[str], split: str, resolution: int) -> Images:
         inputs, targets = _side_by_side(folder)
     pixels = torch.stack([_square(t, resolution) for t in targets])
     conditions = torch.stack([_square(t, resolution) for t in inputs])
-    return Images(pixels, None, f"pairs {folder} ({len(pixels)})", conditions)
+    return Images(pixels, None, f"pairs {folder} ({len(pixels)})", conditions=conditions)
 
 
 def _image_files(folder: Path) -> list:

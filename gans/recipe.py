@@ -54,6 +54,12 @@ class DataSection:
     num_workers: int = 0
     conditional: bool = False  # class-conditional G and D, with the dataset's classes
     source: Optional[str] = None  # the dataset a derived one (edges) is made from
+    # A folder's labels file (CSV or StyleGAN2-ADA's dataset.json), relative to data.root;
+    # without it a conditional folder takes its classes from its subfolders.
+    labels: Optional[str] = None
+    # The class names in label order. A conditional run records them here (so its checkpoint
+    # samples by name without the data); a resumed run checks that the data still has them.
+    classes: Optional[list] = None
 
 
 @dataclass
@@ -441,6 +447,16 @@ def _check_ranges(recipe: Recipe, source: str) -> None:
     if recipe.data.split not in ("train", "test"):
         raise GansError(f"{source}: key 'data.split' must be train or test, "
                         f"got {recipe.data.split!r}")
+    if recipe.data.labels is not None and recipe.data.name != "folder":
+        raise GansError(f"{source}: key 'data.labels' names a labels file, which only "
+                        f"data.name: folder reads; drop data.labels for {recipe.data.name!r}")
+    classes = recipe.data.classes
+    if classes is not None and (not classes or not all(isinstance(c, str) and c.strip()
+                                                       for c in classes)
+                                or len(set(classes)) != len(classes)):
+        raise GansError(f"{source}: key 'data.classes' must be a list of distinct class names "
+                        f"(quoted strings), got {_shown(classes)}; or leave it out (a run "
+                        "fills it in from the data)")
     if recipe.metrics.fid_reference_split not in ("train", "test"):
         raise GansError(f"{source}: key 'metrics.fid_reference_split' must be train or test, "
                         f"got {recipe.metrics.fid_reference_split!r}")

@@ -266,9 +266,10 @@ def test_class_on_unconditional_checkpoint_is_an_error(trained_run, tmp_path, ca
         assert len(err.splitlines()) == 1 and "not class-conditional" in err
 
 
-def test_conditional_folder_data_is_an_error(image_folder, tmp_path, capsys):
-    raw = tiny_recipe(tmp_path, image_folder)
-    raw["data"]["conditional"] = True
+def test_conditional_data_without_labels_is_an_error(tmp_path, capsys):
+    # Celeba carries no class labels; labelled folders are tests/test_folder_labels.py's.
+    raw = tiny_recipe(tmp_path, tmp_path)
+    raw["data"].update(name="celeba", conditional=True)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump(raw))
     assert main(["train", str(recipe), "--out", str(tmp_path / "runs")]) == 2

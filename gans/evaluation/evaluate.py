@@ -126,9 +126,11 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     by_folder = options.reference not in (None, "train", "test")
     if "coverage" in metrics and (classifier_module is None or by_folder):
         if chosen and classifier_module is None:
+            per_class = " (intra_fid compares each class with its own images)" \
+                if class_names(recipe.data) else ""
             raise GansError(f"--metrics coverage needs a classifier for the dataset; gans ships "
                             f"one for {', '.join(CLASSIFIERS)}, not {recipe.data.name!r}; "
-                            "drop coverage from --metrics")
+                            f"drop coverage from --metrics{per_class}")
         if chosen:
             raise GansError("--metrics coverage compares with the dataset's own labels; use "
                             "--reference train or test, or drop coverage from --metrics")

@@ -88,8 +88,10 @@ def _key(name: str) -> str:
 def resolve_class(text: str, names) -> int:
     """A class index from its name or index: case, spaces, hyphens and underscores do not
     matter, and either side of a slash names the class too ("sneaker", "ankle-boot", "tshirt",
-    "7")."""
+    "7"). A name wins over an index: a folder's classes may be named by numbers ("3", "7")."""
     names = list(names)
+    if text.strip() in names:
+        return names.index(text.strip())
     if text.strip().isdigit() and int(text) < len(names):
         return int(text)
     wanted = _key(text)

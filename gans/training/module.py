@@ -30,7 +30,7 @@ from gans.errors import GansError
 from gans.models.build import build_networks
 from gans.objectives.augment import Augment
 from gans.objectives.base import NETWORKS, Phase, StepContext, build_objective, due
-from gans.recipe import Recipe, as_recipe, validate
+from gans.recipe import Recipe, as_recipe, deep_merge, validate
 from gans.training.clock import Clock
 
 
@@ -88,6 +88,11 @@ class GANModule(pl.LightningModule):
         # A checkpoint's own list wins: it names the indices that run trained with.
         self.class_names = list(class_names if class_names is not None
                                 else data.class_names(self.recipe.data))
+        if self.class_names and not self.recipe.data.classes:
+            # The recipe records them too: everything that reads the checkpoint (sampling,
+            # export, the explorer) then names the classes without the data, a folder's too.
+            recipe = deep_merge(recipe, {"data": {"classes": self.class_names}})
+            self.recipe = validate(recipe, source="checkpoint recipe")
         # The class names travel with the checkpoint, so `gans sample --class` maps names to
         # the indices this run trained with.
         self.save_hyperparameters({"recipe": recipe, "class_names": self.class_names})

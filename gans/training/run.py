@@ -186,7 +186,9 @@ def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            module = GANModule(recipe.to_dict())
+            # The classes the data was read with, not a second look at a folder.
+            classes = list(datamodule.images.classes) if recipe.data.conditional else []
+            module = GANModule(recipe.to_dict(), class_names=classes or None)
             _dry_run(module.generator, module.discriminator)
         except (TypeError, ValueError, RuntimeError, ArithmeticError) as exc:
             reason = str(exc).strip().split("\n")[0].split(". ")[0][:120]
@@ -196,6 +198,7 @@ def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) 
                             f"at least 1)") from None
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    recipe = module.recipe  # with data.classes filled in: the run's recipe.yaml records them
     if resume is None:
         # An unwritable output fails now, not after an hour of training.
         ensure_writable_folder(out, "pass --out with a writable folder")
