@@ -65,7 +65,8 @@ def main() -> int:
         size = model.resolution * 4
         shown = Image.new("RGB", (max(image.size),) * 2, "white")
         shown.paste(image, ((shown.width - image.width) // 2, (shown.height - image.height) // 2))
-        drawn = torch.from_numpy(np.array(shown.convert("L").resize((size, size)))).float()[None] / 255
+        gray = np.array(shown.convert("L").resize((size, size)))
+        drawn = torch.from_numpy(gray).float()[None] / 255
         inputs = model.sketch_input(path)
         outputs = [(model.translate(inputs, seed) + 1) / 2 for seed in (0, 1)]
         up = [torch.nn.functional.interpolate(t.float(), size=size, mode="nearest")[0]

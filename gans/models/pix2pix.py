@@ -74,7 +74,8 @@ class UNetGenerator(nn.Module):
         super().__init__()
         levels = math.log2(resolution) if resolution > 0 else 0
         if levels != int(levels) or not 5 <= levels <= 8:
-            raise GansError(f"unet needs data.resolution to be 32, 64, 128 or 256, got {resolution}")
+            raise GansError("unet needs data.resolution to be 32, 64, 128 or 256, "
+                            f"got {resolution}")
         if not 0 <= dropout < 1:
             raise GansError(f"model.generator.dropout must be in [0, 1), got {dropout}")
         self.channels, self.resolution = channels, resolution

@@ -177,9 +177,10 @@ def model_card(checkpoint: Path, trust: bool = False) -> str:
     gen_name = recipe.model.generator.get("name", "?")
     translates = getattr(generator, "translates_images", False)
     classes = ckpt["hyper_parameters"].get("class_names") or []
+    kind = ("An image-to-image" if translates else "A class-conditional" if classes
+            else "An unconditional")
     lines = [f"# Model card: {recipe.name}", "",
-             f"{'An image-to-image' if translates else 'A class-conditional' if classes else 'An unconditional'} GAN generator "
-             f"({gen_name}) trained with gans "
+             f"{kind} GAN generator ({gen_name}) trained with gans "
              f"{_version()} on {_data_title(data)}; it makes {data.resolution}x{data.resolution} "
              f"images with {data.channels} channel{'s' if data.channels > 1 else ''} from "
              + ("input images (sketches) of the same size" if translates else "random noise")
