@@ -97,18 +97,11 @@ class LoadedGenerator:
     def sketch_input(self, sketch) -> torch.Tensor:
         """A drawing (a file path, or a PIL image of any mode and size) as this model's input:
         uint8 (1, C, R, R), dark lines on white, thinned, at the model's resolution."""
-        from gans.data import decoded_image
-        from gans.paired import normalise_sketch
-
         self._needs_sketch()
         try:
-            image = decoded_image(sketch)
+            return _gen.sketch_input(sketch, self.resolution, self.recipe.data.channels)
         except GansError as exc:
             raise GansError(f"--sketch {exc}") from None
-        if image.numel() == 0:
-            raise GansError("--sketch: the drawing is an empty image; draw dark lines on a "
-                            "light background")
-        return normalise_sketch(image, self.resolution, self.recipe.data.channels)
 
     def translate(self, sketches, seed: int = 0, *, pil: bool = False):
         """Images from drawings (one, or a list: paths or PIL images), or from inputs already

@@ -425,16 +425,19 @@ class _Unusable(Exception):
     """An image file the folder source skips; the message is the reason, a few words."""
 
 
-def _decoded_rgb(path: Path) -> torch.Tensor:
-    """uint8 (3, H, W) of one image file, or `_Unusable` saying why not."""
+def _decoded_rgb(path) -> torch.Tensor:
+    """uint8 (3, H, W) of one image file (a Path, or its bytes: an upload), or `_Unusable`
+    saying why not."""
+    import io
     import struct
 
     from PIL import Image, UnidentifiedImageError
 
+    in_memory = isinstance(path, (bytes, bytearray))
     try:
-        if path.stat().st_size == 0:
+        if (len(path) if in_memory else path.stat().st_size) == 0:
             raise _Unusable("empty file")
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(path) if in_memory else path) as img:
             return TF.pil_to_tensor(_to_rgb(img))
     except UnidentifiedImageError:
         raise _Unusable("not an image Pillow can read") from None
@@ -442,7 +445,7 @@ def _decoded_rgb(path: Path) -> torch.Tensor:
     except (OSError, ValueError, SyntaxError, EOFError, struct.error,
             Image.DecompressionBombError) as exc:
         text = str(exc).splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        text = text.replace(str(path), "the file")
+        text = text if in_memory else text.replace(str(path), "the file")
         raise _Unusable(text[:100]) from None
 
 
@@ -597,8 +600,13 @@ def _side_by_side(folder: Path) -> tuple:
 
 
 def decoded_image(source) -> torch.Tensor:
-    """uint8 (3, H, W) of an image file or a PIL image of any mode (transparency on white), or
-    a one-line GansError saying why it cannot be used."""
+    """uint8 (3, H, W) of an image file, its bytes (an upload) or a PIL image of any mode
+    (transparency on white), or a one-line GansError saying why it cannot be used."""
+    if isinstance(source, (bytes, bytearray)):
+        try:
+            return _decoded_rgb(source)
+        except _Unusable as exc:
+            raise GansError(f"the image sent cannot be read ({exc}); send a PNG or JPEG") from None
     if not isinstance(source, (str, Path)):
         return TF.pil_to_tensor(_to_rgb(source))
     path = Path(source)

@@ -3,7 +3,7 @@
 Every parameter is read from the query string and checked here, before any work starts, so a
 bad one costs nothing and answers with one line naming the parameter and its allowed range.
 The limits keep one request from holding the CPU or memory for long: a grid is at most 64
-images, a walk at most 8 seeds x 48 frames.
+images, a walk at most 8 seeds x 48 frames, a drawing at most 4 MiB.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from starlette.staticfiles import StaticFiles
 
 from gans.serve.backend import GansError, __version__, make_info, resolve_class, write_animation
 from gans.serve.explorer import (SPACES, Cell, ModelCache, NearestIndexes, cell_png, grid_cells,
-                                 png_bytes, render_cells, style_mix, training_png, walk_frames)
+                                 png_bytes, render_cells, style_mix, training_png,
+                                 translate_drawing, walk_frames)
 from gans.serve.jobs import Jobs, TooBusy
 from gans.serve.library import BadPath, Library, NotFound
 
@@ -38,6 +39,7 @@ WALK_SEEDS_MAX = 8
 FRAMES_MAX = 48
 NEIGHBOURS_MAX = 32
 TRUNCATE_Z = (0.1, 10.0)
+DRAWING_BYTES_MAX = 4 * 2 ** 20  # a 1024 px canvas as PNG is well under this
 # No outside fetches, ever: the page is self-contained and so is every image it shows.
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; "
@@ -133,10 +135,21 @@ class Query:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _model(request: Request, query: Query, name: str = "ckpt"):
+def _model(request: Request, query: Query, name: str = "ckpt", wants: Optional[str] = "noise"):
+    """The checkpoint a request names, loaded. `wants`: "noise" (a model that makes images
+    from seeds), "sketch" (an image-to-image model, pix2pix) or None (either)."""
     path = request.app.state.library.checkpoint(query.required(name, "runs/tiny/version_0/"
                                                                      "checkpoints/last.ckpt"))
-    return request.app.state.models.get(path, use_ema=query.flag("ema", True))
+    model = request.app.state.models.get(path, use_ema=query.flag("ema", True))
+    if wants == "noise" and model.translates:
+        raise BadRequest(f"{name}: {path.name} of {model.recipe.name} is an image-to-image "
+                         "model (pix2pix): it makes images from drawings, not from seeds; "
+                         "draw in the Sketch panel (POST /api/sketch)")
+    if wants == "sketch" and not model.translates:
+        raise BadRequest(f"{name}: {path.name} of {model.recipe.name} makes images from noise; "
+                         "sketches need a pix2pix run (an image-to-image checkpoint, trained "
+                         "with recipes/pix2pix/)")
+    return model
 
 
 def _class(model, query: Query) -> Optional[int]:
@@ -214,7 +227,7 @@ async def run_sample(request: Request) -> Response:
 
 async def model_info(request: Request) -> Response:
     query = Query(request)
-    model = await run_in_threadpool(_model, request, query)
+    model = await run_in_threadpool(_model, request, query, "ckpt", None)
     return JSONResponse({"ckpt": query.text("ckpt"), **model.describe()})
 
 
@@ -399,6 +412,34 @@ async def nearest(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(work))
 
 
+async def sketch(request: Request) -> Response:
+    """A drawing (the request body: PNG or JPEG bytes, e.g. the page's canvas) through an
+    image-to-image model: the model's input, normalised as `gans sample --sketch` does it, and
+    the image (with provenance), both as PNG data URLs."""
+    query = Query(request)
+    seed = query.integer("seed", 0, 0, SEED_MAX)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > DRAWING_BYTES_MAX:
+        raise BadRequest(f"the drawing is {int(declared)} bytes, over the "
+                         f"{DRAWING_BYTES_MAX // 2 ** 20} MiB limit; send a smaller PNG")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > DRAWING_BYTES_MAX:
+            raise BadRequest(f"the drawing is over the {DRAWING_BYTES_MAX // 2 ** 20} MiB "
+                             "limit; send a smaller PNG")
+
+    def work():
+        model = _model(request, query, wants="sketch")
+        condition, image = translate_drawing(model, bytes(body), seed)
+        info = make_info("sketch", **model.provenance(sketch="canvas", seeds=seed))
+        return {"seed": seed, "resolution": model.recipe.data.resolution,
+                "input": _data_url(png_bytes(condition.float() / 127.5 - 1, {})),
+                "output": _data_url(png_bytes(image, info))}
+
+    return JSONResponse(await run_in_threadpool(work))
+
+
 # ----------------------------------------------------------------------------- app
 
 
@@ -460,6 +501,7 @@ def create_app(paths: list, allowed_hosts: Optional[list] = None) -> Starlette:
         Route("/api/jobs/{job}/cancel", job_cancel, methods=["POST"]),
         Route("/api/jobs/{job}/result", job_result),
         Route("/api/nearest", nearest),
+        Route("/api/sketch", sketch, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     jobs = Jobs()
