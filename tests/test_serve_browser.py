@@ -203,11 +203,14 @@ def sketch_page(browser, serve_runs, sketch_runs):
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         page.base = url
-        crashes = []
+        crashes, outside = [], []
         page.on("pageerror", lambda exc: crashes.append(str(exc)))
+        page.on("request", lambda request: None if request.url.startswith(
+            (url, "data:", "blob:")) else outside.append(request.url))
         yield page
         context.close()
     assert not crashes, f"JavaScript errors: {crashes}"
+    assert not outside, f"requests outside the server: {outside}"
 
 
 def stroke(page, points: list) -> None:
