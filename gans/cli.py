@@ -268,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a .ckpt written by gans train")
     p.add_argument("--metrics", default=None,
                    help="comma-separated: fid,kid,pr,dc,coverage,intra_fid (default: all that "
-                        "apply; intra_fid for class-conditional checkpoints)")
+                        "apply; intra_fid for class-conditional checkpoints); image-to-image "
+                        "(pix2pix) checkpoints: fid,kid,pr,dc,l1,class_accuracy (default "
+                        "fid,kid,l1,class_accuracy, on the test split's inputs)")
     p.add_argument("--num-fake", type=int, default=10000, help="generated images (default 10000)")
     p.add_argument("--reference", default=None,
                    help="test, train, or a folder of real images (default: test where the "
