@@ -1,5 +1,6 @@
 """The explorer's operations on tensors: load and cache generators, make images one seed at a
-time, style-mix with a chosen layer range, walk between seeds, find nearest training images.
+time, style-mix with a chosen layer range, walk between seeds, find nearest training images,
+translate drawings with image-to-image (pix2pix) models.
 
 Nothing here knows HTTP; app.py validates requests and calls these.
 
