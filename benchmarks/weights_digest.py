@@ -9,7 +9,8 @@ Each recipe under recipes/ (the bench suites aside) trains `--steps` generator s
 `gans train` (in-process), with FID tracking off and a small data limit; then the sha256 of the
 generator, discriminator and EMA weights of last.ckpt is printed, with the losses logged at the
 first steps. Two code versions that change no behaviour print the same lines on one machine.
-Recipes on image folders train on generated random images of the recipe's size.
+Recipes on image folders (and pair folders) train on generated random images of the recipe's
+size.
 """
 
 from __future__ import annotations
@@ -26,14 +27,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def random_folder(root: Path, count: int, size: int) -> Path:
+def random_folder(root: Path, count: int, size: int, classes: int = 0, seed: int = 0) -> Path:
+    """`count` random images; with `classes`, spread over that many class subfolders (a
+    conditional folder recipe takes its classes from them)."""
     from PIL import Image
 
-    generator = torch.Generator().manual_seed(0)
-    root.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(seed)
     for i in range(count):
+        folder = root / f"class{i % classes}" if classes else root
+        folder.mkdir(parents=True, exist_ok=True)
         pixels = torch.randint(0, 256, (size, size, 3), generator=generator, dtype=torch.uint8)
-        Image.fromarray(pixels.numpy()).save(root / f"{i}.png")
+        Image.fromarray(pixels.numpy()).save(folder / f"{i}.png")
     return root
 
 
@@ -69,8 +73,14 @@ def main() -> int:
         probe = load_recipe(path, [*overrides, "data.root=/nonexistent"]) \
             if "folder" in path.read_text() else load_recipe(path, overrides)
         if probe.data.name == "folder":
-            folder = random_folder(out / "images" / str(probe.data.resolution), 64,
-                                   probe.data.resolution)
+            classes = 4 if probe.data.conditional else 0
+            folder = random_folder(out / "images" / f"{probe.data.resolution}-{classes}", 64,
+                                   probe.data.resolution, classes)
+            overrides.append(f"data.root={folder}")
+        if probe.data.name == "pairs":  # folders A/ (inputs) and B/ (targets) of the same names
+            folder = out / "pairs" / str(probe.data.resolution)
+            for side, seed in (("A", 0), ("B", 1)):
+                random_folder(folder / side, 64, probe.data.resolution, seed=seed)
             overrides.append(f"data.root={folder}")
         recipe = load_recipe(path, overrides)
         run_dir = train(recipe, out / "runs")

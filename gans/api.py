@@ -61,7 +61,13 @@ class LoadedGenerator:
 
     @property
     def latent_dim(self) -> int:
+        self._needs_latent()
         return self.network.latent_dim
+
+    @property
+    def translates(self) -> bool:
+        """Whether this is an image-to-image model (pix2pix): images from sketches, no latent."""
+        return bool(getattr(self.network, "translates_images", False))
 
     @property
     def classes(self) -> tuple:
@@ -88,6 +94,70 @@ class LoadedGenerator:
         model, `labels` (N,); keyword arguments such as `truncation_psi` go to the network."""
         return self.network(z, labels, **kwargs)
 
+    # ------------------------------------------------------------------ sketches
+
+    def sketch_input(self, sketch) -> torch.Tensor:
+        """A drawing (a file path, or a PIL image of any mode and size) as this model's input:
+        uint8 (1, C, R, R), dark lines on white, thinned, at the model's resolution."""
+        self._needs_sketch()
+        try:
+            return _gen.sketch_input(sketch, self.resolution, self.recipe.data.channels)
+        except GansError as exc:
+            raise GansError(f"--sketch {exc}") from None
+
+    def translate(self, sketches, seed: int = 0, *, pil: bool = False):
+        """Images from drawings (one, or a list: paths or PIL images), or from inputs already
+        in the model's form (a uint8 tensor (N, C, R, R)). The dropout noise comes from `seed`.
+        Returns floats (N, C, R, R) in [-1, 1], or a list of PIL images."""
+        self._needs_sketch()
+        if torch.is_tensor(sketches):
+            inputs = sketches
+        else:
+            items = sketches if isinstance(sketches, (list, tuple)) else [sketches]
+            inputs = torch.cat([self.sketch_input(item) for item in items])
+        images = _gen.translate(self.network, inputs.to(self.device), seed).float().cpu()
+        return _to_pil_list(images) if pil else images
+
+    def save_translations(self, sketch: PathLike, out: Optional[PathLike] = None,
+                          seed: int = 0) -> list:
+        """`gans sample --sketch`: the image of a drawing at `out` (default: beside it, as
+        NAME-output.png), or for a folder of drawings one image each in `out` (default:
+        FOLDER-outputs/). Each file carries its provenance. Returns the paths written."""
+        from gans.files import ensure_writable_folder
+        from gans.paired import sketch_files
+        from gans.sampling.provenance import make_info, save_image
+
+        self._needs_sketch()
+        sketch = Path(sketch)
+        files = sketch_files(sketch)
+        if sketch.is_dir():
+            folder = Path(out) if out is not None else sketch.parent / f"{sketch.name}-outputs"
+            targets = [folder / f"{f.stem}.png" for f in files]
+        else:
+            target = Path(out) if out is not None else sketch.with_name(f"{sketch.stem}-output.png")
+            if target.suffix.lower() != ".png":
+                raise GansError(f"--out {target}: give a .png file for the image of one sketch")
+            folder, targets = target.parent, [target]
+        ensure_writable_folder(folder, "pass --out in a writable folder")
+        provenance = self._provenance(None, None, None)
+        for path, target in zip(files, targets):
+            image = self.translate(path, seed)
+            save_image((image + 1) / 2, target,
+                       make_info("sketch", sketch=path.name, seeds=seed, **provenance))
+        return targets
+
+    def _needs_sketch(self) -> None:
+        if not self.translates:
+            raise GansError(f"--sketch: {self.path.name} holds a {type(self.network).__name__}, "
+                            "which makes images from noise, not sketches; pass a checkpoint "
+                            "trained on paired data (recipes/pix2pix/)")
+
+    def _needs_latent(self) -> None:
+        if self.translates:
+            raise GansError(f"{self.path.name} holds an image-to-image model: it makes images "
+                            "from sketches, not from seeds; pass --sketch DRAWING.png "
+                            "(Python: .translate(...))")
+
     # ------------------------------------------------------------------ in memory
 
     def sample(self, n: int = 1, seed: int = 0, *, labels: Optional[Sequence[int]] = None,
@@ -96,6 +166,7 @@ class LoadedGenerator:
         """`n` images from `seed`. `truncation` psi pulls styles toward the average (models
         with a mapping network, e.g. stylegan-lite); `truncate_z` redraws |z| > T (any model).
         Returns a float tensor (n, C, H, W) in [-1, 1], or a list of PIL images."""
+        self._needs_latent()
         images = _gen.generate(self.network, _positive(n, "n"), seed, truncation=truncation,
                                truncate_z=truncate_z,
                                labels=self._labels(n, labels, class_name, None))
@@ -118,6 +189,7 @@ class LoadedGenerator:
         stylegan-lite): each seed's own image along the top row and the left column; the cell
         at (i, j) has row seed i's coarse styles and column seed j's fine ones. A PIL image,
         or with `pil=False` the (len(seeds) + 1)^2 images as a tensor, row by row."""
+        self._needs_latent()
         images = _gen.style_mixing_grid(self.network, list(seeds), truncation,
                                         label=self._one_class(class_name, "--style-mix"))
         return _to_pil_grid(images, len(seeds) + 1) if pil else images
@@ -128,6 +200,7 @@ class LoadedGenerator:
         """A looping walk through `seeds`: `frames` images from each seed to the next (in w
         where the model has a mapping network, else spherically in z). A tensor
         (len(seeds) * frames, C, H, W) in [-1, 1], or a list of PIL images."""
+        self._needs_latent()
         images = _gen.interpolation_frames(
             self.network, list(seeds), frames, truncation, truncate_z,
             label=self._one_class(class_name, "--interpolate"))
@@ -353,6 +426,7 @@ class LoadedGenerator:
         return _gen.class_labels(len(self.classes), n, index, per_class)
 
     def _grid_shape(self, n: int, nrow: Optional[int], per_class: Optional[int]) -> tuple:
+        self._needs_latent()
         if per_class is not None:
             _positive(per_class, "per_class")
             return per_class * len(self.classes), per_class  # one row per class

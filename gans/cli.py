@@ -88,9 +88,16 @@ def _sample(args) -> int:
     if args.interpolate and (args.frames < 2 or args.fps <= 0):
         raise GansError(f"--frames must be at least 2 and --fps above 0, "
                         f"got --frames {args.frames} --fps {args.fps}")
+    if args.sketch is None and args.out is None:
+        raise GansError("gans sample needs --out FILE.png (a grid) or --out DIR/ (one PNG per "
+                        "image)")
     generator = api.load(Path(args.checkpoint), use_ema=not args.no_ema,
                          trust=args.trust_checkpoint)
-    if generator.weights == "raw" and not args.no_ema:
+    if args.sketch is not None:
+        written = generator.save_translations(args.sketch, args.out, args.seed)
+        print(written[0] if len(written) == 1 else f"{len(written)} images in {written[0].parent}")
+        return 0
+    if generator.weights == "raw" and not args.no_ema and not generator.translates:
         print("note: this file holds no EMA generator (train.ema was 0, or it was exported "
               "with --no-ema); sampling the trained generator", file=sys.stderr)
     if args.interpolate:
@@ -247,8 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a .ckpt written by gans train, or a .safetensors "
                                       "written by gans export")
     p.add_argument("--num", type=int, default=64, help="number of images (default 64)")
-    p.add_argument("--out", required=True,
-                   help="FILE.png for a grid, or DIR/ for one PNG per image")
+    p.add_argument("--out", default=None,
+                   help="FILE.png for a grid, or DIR/ for one PNG per image (with --sketch: "
+                        "default beside the drawing, NAME-output.png)")
+    p.add_argument("--sketch", default=None, metavar="DRAWING",
+                   help="image-to-image checkpoints (recipes/pix2pix/): the image of this "
+                        "drawing (black lines on white, any size), or of each drawing in a "
+                        "folder")
     p.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
     p.add_argument("--nrow", type=int, default=None, help="images per grid row")
     p.add_argument("--truncation", type=float, default=None, metavar="PSI",
@@ -337,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a .ckpt written by gans train")
     p.add_argument("--metrics", default=None,
                    help="comma-separated: fid,kid,pr,dc,coverage,intra_fid (default: all that "
-                        "apply; intra_fid for class-conditional checkpoints)")
+                        "apply; intra_fid for class-conditional checkpoints); image-to-image "
+                        "(pix2pix) checkpoints: fid,kid,pr,dc,l1,class_accuracy (default "
+                        "fid,kid,l1,class_accuracy, on the test split's inputs)")
     p.add_argument("--num-fake", type=int, default=10000, help="generated images (default 10000)")
     p.add_argument("--reference", default=None,
                    help="test, train, or a folder of real images (default: test where the "

@@ -60,6 +60,8 @@ class Images:
     labels: Optional[torch.Tensor]
     description: str
     classes: tuple = ()  # the names of the labels, in label order, where the source knows them
+    # Paired data (pix2pix): the input image of each target in `pixels`, uint8 (N, C, H, W).
+    conditions: Optional[torch.Tensor] = None
 
     def fingerprint(self) -> str:
         """Changes whenever the decoded images change (content, order, size or count).
@@ -77,12 +79,16 @@ def load_images(data, split: Optional[str] = None) -> Images:
     if data.conditional and data.name != "folder":
         class_names(data)  # a dataset without labels fails now, before a download
     # The folder labels its images only when asked: unconditional, it reads what it always read.
-    labelling = {"conditional": data.conditional, "labels": data.labels} \
+    options = {"conditional": data.conditional, "labels": data.labels} \
         if data.name == "folder" else {}
+    if is_derived(source):
+        options["source"] = data.source
     raw = source(root=data.root, split=split or data.split, resolution=data.resolution,
-                 **labelling)
+                 **options)
     pixels = to_resolution(raw.pixels, data.resolution, data.channels)
-    labels = raw.labels
+    labels, conditions = raw.labels, raw.conditions
+    if conditions is not None:
+        conditions = to_resolution(conditions, data.resolution, data.channels)
     classes = raw.classes or (CLASS_NAMES.get(data.name, ()) if labels is not None else ())
     if data.conditional and data.classes and classes and tuple(data.classes) != tuple(classes):
         raise GansError(f"data.classes records {_listed(data.classes)} but {raw.description} "
@@ -91,19 +97,31 @@ def load_images(data, split: Optional[str] = None) -> Images:
     if data.limit is not None:
         pixels = pixels[: data.limit]
         labels = labels[: data.limit] if labels is not None else None
+        conditions = conditions[: data.limit] if conditions is not None else None
         if data.conditional and labels is not None and classes:
             absent = sorted(set(range(len(classes))) - set(torch.as_tensor(labels).tolist()))
             if absent:
                 raise GansError(f"data.limit={data.limit} keeps the first {data.limit} images, "
                                 f"which hold no image of class {_listed(classes[i] for i in absent)}"
                                 "; raise data.limit or drop it")
-    return Images(pixels.contiguous(), labels, raw.description, tuple(classes))
+    return Images(pixels.contiguous(), labels, raw.description, tuple(classes),
+                  None if conditions is None else conditions.contiguous())
 
 
 def _listed(names, shown: int = 6) -> str:
     names = list(names)
     more = f", ... ({len(names)} in all)" if len(names) > shown else ""
     return ", ".join(repr(n) for n in names[:shown]) + more
+
+
+def is_paired(data) -> bool:
+    """Whether a data section names paired data: (input image, target image) per example."""
+    return bool(getattr(DATASETS.get(data.name), "paired", False))
+
+
+def is_derived(source) -> bool:
+    """Whether a dataset source is built from another dataset, named in `data.source`."""
+    return bool(getattr(source, "derived", False))
 
 
 def to_resolution(pixels: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
@@ -407,16 +425,19 @@ class _Unusable(Exception):
     """An image file the folder source skips; the message is the reason, a few words."""
 
 
-def _decoded_rgb(path: Path) -> torch.Tensor:
-    """uint8 (3, H, W) of one image file, or `_Unusable` saying why not."""
+def _decoded_rgb(path) -> torch.Tensor:
+    """uint8 (3, H, W) of one image file (a Path, or its bytes: an upload), or `_Unusable`
+    saying why not."""
+    import io
     import struct
 
     from PIL import Image, UnidentifiedImageError
 
+    in_memory = isinstance(path, (bytes, bytearray))
     try:
-        if path.stat().st_size == 0:
+        if (len(path) if in_memory else path.stat().st_size) == 0:
             raise _Unusable("empty file")
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(path) if in_memory else path) as img:
             return TF.pil_to_tensor(_to_rgb(img))
     except UnidentifiedImageError:
         raise _Unusable("not an image Pillow can read") from None
@@ -424,7 +445,7 @@ def _decoded_rgb(path: Path) -> torch.Tensor:
     except (OSError, ValueError, SyntaxError, EOFError, struct.error,
             Image.DecompressionBombError) as exc:
         text = str(exc).splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        text = text.replace(str(path), "the file")
+        text = text if in_memory else text.replace(str(path), "the file")
         raise _Unusable(text[:100]) from None
 
 
@@ -448,14 +469,155 @@ def _to_rgb(img):
     return img.convert("RGB")
 
 
-def read_image(path: Path) -> torch.Tensor:
-    """uint8 (3, H, W) of one image file a user names (e.g. `gans project`), decoded as the
-    folder source decodes its images, or a one-line GansError saying why it cannot be used."""
-    path = Path(path)
-    if not path.is_file():
-        raise GansError(f"image {path} not found; pass a PNG, JPEG or other image file")
+# ----------------------------------------------------------------------------- paired sources
+# (input, target) pairs for image-to-image models (pix2pix): `Images.conditions` holds the
+# inputs, `pixels` the targets.
+
+
+def paired_source(derived: bool = False):
+    """Marks a dataset source as paired; a derived one also receives `data.source`."""
+    def mark(function):
+        function.paired, function.derived = True, derived
+        return function
+
+    return mark
+
+
+@DATASETS.register("edges")
+@paired_source(derived=True)
+def edges(root: Optional[str], split: str, resolution: int, source: Optional[str]) -> Images:
+    """Edge maps of any image dataset (`data.source`) as inputs, its images as targets.
+
+    The edges (gans/paired.py: Canny, thinning, specks removed; black lines on white) are
+    drawn at the recipe's resolution, once, and cached under the gans cache by the content of
+    the source images: a changed source or edge extractor makes new ones.
+    """
+    from gans import paired
+
+    if not source:
+        raise GansError("data.name is edges but data.source is not set; name the dataset to "
+                        "draw edges from, e.g. --set data.source=fashion-mnist")
+    images_of = DATASETS.get(source, where="key 'data.source'")
+    if getattr(images_of, "paired", False):
+        raise GansError(f"data.source {source!r} is paired data already; name a dataset of "
+                        "images, e.g. fashion-mnist or folder")
+    raw = images_of(root=root, split=split, resolution=resolution)
+    gray = to_resolution(raw.pixels, resolution, 1)
+    key = hashlib.sha256(f"{paired.EDGES_VERSION}/{resolution}/".encode())
+    key.update(gray.contiguous().numpy().tobytes())
+    cached = cache_dir() / "datasets" / f"edges-{key.hexdigest()[:20]}.pt"
+    if cached.exists():
+        conditions = torch.load(cached, weights_only=True)
+    else:
+        conditions = paired.edges_of(gray)
+        atomic_write(cached, lambda f: torch.save(conditions, f))
+    return Images(to_resolution(raw.pixels, resolution, raw.pixels.size(1)), raw.labels,
+                  f"edges of {raw.description}", raw.classes, conditions=conditions)
+
+
+@DATASETS.register("pairs")
+@paired_source()
+def image_pairs(root: Optional[str], split: str, resolution: int) -> Images:
+    """Pairs from data.root (or data.root/<split> when that folder exists), either as
+    pix2pix ships them, one image per pair with the input (A) left and the target (B) right,
+    or as two folders A/ and B/ holding files of the same names. Unlike `folder`, an unreadable
+    or unmatched file is an error: skipping it would shift the pairing."""
+    if not root:
+        raise GansError("data.name is pairs but data.root is not set; pass --set data.root=DIR "
+                        "(side-by-side AB images, or folders A/ and B/ of matching files)")
+    folder = Path(root).expanduser()
+    if (folder / split).is_dir():
+        folder = folder / split
+    if not folder.is_dir():
+        raise GansError(f"data.root {folder} is not a folder; set data.root to a folder of pairs")
+    if (folder / "A").is_dir() or (folder / "B").is_dir():
+        inputs, targets = _two_folders(folder)
+    else:
+        inputs, targets = _side_by_side(folder)
+    pixels = torch.stack([_square(t, resolution) for t in targets])
+    conditions = torch.stack([_square(t, resolution) for t in inputs])
+    return Images(pixels, None, f"pairs {folder} ({len(pixels)})", conditions=conditions)
+
+
+def _image_files(folder: Path) -> list:
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_EXTENSIONS
+                  and not p.name.startswith("._") and p.is_file())
+
+
+def _pair_image(path: Path, folder: Path) -> torch.Tensor:
     try:
         return _decoded_rgb(path)
     except _Unusable as exc:
-        raise GansError(f"image {path} cannot be used ({exc}); pass a PNG, JPEG or other image "
-                        "Pillow reads, 8 or 16 bits per channel") from None
+        raise GansError(f"{path}: cannot read this pair image ({exc}); fix or remove it "
+                        f"from {folder}") from None
+
+
+def _two_folders(folder: Path) -> tuple:
+    for side in ("A", "B"):
+        if not (folder / side).is_dir():
+            raise GansError(f"{folder} has no {side}/ folder; paired folders need A/ (inputs) "
+                            "and B/ (targets) with files of the same names")
+    a_files = {p.name: p for p in _image_files(folder / "A")}
+    b_files = {p.name: p for p in _image_files(folder / "B")}
+    for side, mine, other, other_side in (("A", a_files, b_files, "B"),
+                                          ("B", b_files, a_files, "A")):
+        lonely = sorted(set(mine) - set(other))
+        if lonely:
+            raise GansError(f"{folder / side / lonely[0]} has no partner in {other_side}/ "
+                            f"({len(lonely)} unmatched in {side}/); give each input a target "
+                            "of the same file name, or remove it")
+    if not a_files:
+        raise GansError(f"{folder}/A and {folder}/B hold no images; put the pairs there")
+    inputs, targets = [], []
+    for name in sorted(a_files):
+        a, b = _pair_image(a_files[name], folder), _pair_image(b_files[name], folder)
+        if a.shape != b.shape:
+            raise GansError(f"{folder}: pair {name} has sizes {a.shape[2]}x{a.shape[1]} in A/ "
+                            f"and {b.shape[2]}x{b.shape[1]} in B/; an input and its target "
+                            "must have the same size")
+        inputs.append(a)
+        targets.append(b)
+    return inputs, targets
+
+
+def _side_by_side(folder: Path) -> tuple:
+    paths = _image_files(folder)
+    if not paths:
+        raise GansError(f"{folder} holds no images; put side-by-side AB pairs there (input "
+                        "left, target right), or folders A/ and B/")
+    inputs, targets = [], []
+    for path in paths:
+        ab = _pair_image(path, folder)
+        width = ab.size(2)
+        if width % 2:
+            raise GansError(f"{path} is {width} px wide, an odd number: a side-by-side pair is "
+                            "two images of equal width (input left, target right)")
+        inputs.append(ab[:, :, :width // 2])
+        targets.append(ab[:, :, width // 2:])
+    return inputs, targets
+
+
+def decoded_image(source) -> torch.Tensor:
+    """uint8 (3, H, W) of an image file, its bytes (an upload) or a PIL image of any mode
+    (transparency on white), or a one-line GansError saying why it cannot be used."""
+    if isinstance(source, (bytes, bytearray)):
+        try:
+            return _decoded_rgb(source)
+        except _Unusable as exc:
+            raise GansError(f"the uploaded image cannot be read ({exc}); send a PNG or JPEG") from None
+    if not isinstance(source, (str, Path)):
+        return TF.pil_to_tensor(_to_rgb(source))
+    path = Path(source)
+    if not path.is_file():
+        raise GansError(f"{path}: no such image file; pass a PNG or JPEG")
+    try:
+        return _decoded_rgb(path)
+    except _Unusable as exc:
+        raise GansError(f"{path}: cannot read it ({exc}); pass a PNG or JPEG") from None
+
+
+def _square(image: torch.Tensor, resolution: int) -> torch.Tensor:
+    return TF.resize(TF.center_crop(image, [min(image.shape[-2:])]), [resolution, resolution],
+                     antialias=True)

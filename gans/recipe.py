@@ -53,6 +53,7 @@ class DataSection:
     limit: Optional[int] = None  # use only the first N images (quick experiments, tests)
     num_workers: int = 0
     conditional: bool = False  # class-conditional G and D, with the dataset's classes
+    source: Optional[str] = None  # the dataset a derived one (edges) is made from
     # A folder's labels file (CSV or StyleGAN2-ADA's dataset.json), relative to data.root;
     # without it a conditional folder takes its classes from its subfolders.
     labels: Optional[str] = None
@@ -519,11 +520,44 @@ def _check_names(recipe: Recipe, source: str) -> None:
         _check_kwargs(cls, spec, key, source)
         getattr(recipe.model, net).update(spec)  # numbers that YAML read as strings, as numbers
         classes[net] = cls
-    _check_objective(recipe, classes, source)
+    objective = _check_objective(recipe, classes, source)
     # A dotted path can name any object; a data source must at least be callable.
-    if not callable(registry.DATASETS.get(recipe.data.name, where=f"{source}: key 'data.name'")):
+    dataset = registry.DATASETS.get(recipe.data.name, where=f"{source}: key 'data.name'")
+    if not callable(dataset):
         raise GansError(f"{source}: key 'data.name' names {recipe.data.name!r}, which is not a "
                         f"function; known: {', '.join(registry.DATASETS.names())}")
+    _check_pairing(recipe, dataset, classes["generator"], objective, source)
+
+
+def _check_pairing(recipe: Recipe, dataset, generator, objective, source: str) -> None:
+    """Paired data (an input image per target) goes with an image-to-image generator and no
+    augmentation; a pix2pix objective needs paired data; data.source only feeds derived data."""
+    from gans.models.base import Translator, missing
+
+    data = recipe.data
+    paired = bool(getattr(dataset, "paired", False))
+    if data.source is not None and not getattr(dataset, "derived", False):
+        raise GansError(f"{source}: key 'data.source' is only read by derived datasets "
+                        f"(edges); {data.name!r} takes none: remove data.source")
+    if paired and missing(generator, Translator):
+        raise GansError(f"{source}: data.name {data.name!r} is paired data, which needs an "
+                        f"image-to-image generator (model.generator.name: unet), not "
+                        f"{recipe.model.generator.get('name')!r}")
+    if not paired and not missing(generator, Translator):
+        raise GansError(f"{source}: model.generator {recipe.model.generator.get('name')!r} "
+                        f"translates input images, and data.name {data.name!r} has none; use "
+                        "paired data (data.name: edges or pairs)")
+    if getattr(objective, "paired", False) and not paired:
+        raise GansError(f"{source}: loss.name {recipe.loss['name']!r} compares outputs with "
+                        f"their targets and needs paired data (data.name: edges or pairs), "
+                        f"not {data.name!r}")
+    if paired and data.conditional:
+        raise GansError(f"{source}: data.conditional: paired data is conditioned on its input "
+                        "images already; set data.conditional: false")
+    if paired and recipe.augment.policy:
+        raise GansError(f"{source}: key 'augment.policy': augmenting the targets alone would "
+                        "break their pairing with the inputs; set augment.policy: [] for "
+                        "paired data")
 
 
 def _check_objective(recipe: Recipe, classes: dict, source: str) -> None:
@@ -564,6 +598,7 @@ def _check_objective(recipe: Recipe, classes: dict, source: str) -> None:
                 if p.default is not inspect.Parameter.empty
                 and isinstance(p.default, (int, float, bool, str))}
     recipe.loss = {"name": name, **defaults, **spec}
+    return objective
 
 
 def _first_line(exc: BaseException) -> str:

@@ -160,3 +160,30 @@ def style_ckpt(serve_runs) -> str:
     if not (serve_runs / "sg-cond").is_dir():
         pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
     return "runs/sg-cond/version_0/checkpoints/last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def sketch_runs(tmp_path_factory) -> Path:
+    """pix2pix-runs/p2p-tiny/version_0: a three-step pix2pix run (unet + patchgan) on
+    Fashion-MNIST edges at 32 px, for the explorer's Sketch panel. A folder of its own, so the
+    other explorer tests see the runs they always saw."""
+    if not FASHION_MNIST.exists():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    tmp = tmp_path_factory.mktemp("sketch")
+    runs = tmp / "pix2pix-runs"
+    train_recipe({
+        "name": "p2p-tiny", "seed": 3,
+        "model": {"generator": {"name": "unet", "width": 4},
+                  "discriminator": {"name": "patchgan", "width": 4, "layers": 2}},
+        "loss": {"name": "pix2pix"},
+        "data": {"name": "edges", "source": "fashion-mnist", "split": "test", "resolution": 32,
+                 "channels": 1, "limit": 64},
+        "train": {"steps": 3, "batch_size": 8, "checkpoint_every": 3, "sample_every": 3,
+                  "sample_grid": 4, "log_every": 1, "ema": 0.0},
+        "trainer": SERVE_TRAINER, "metrics": {"fid_every": 0}}, tmp, runs)
+    return runs
+
+
+@pytest.fixture(scope="session")
+def sketch_ckpt(sketch_runs) -> str:
+    return "pix2pix-runs/p2p-tiny/version_0/checkpoints/last.ckpt"

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "gans"
 # objective is) sit with plain data, so that recipe validation can check against them.
 TIERS = [
     ("plain data and interfaces", ["gans", "gans.errors", "gans.files", "gans.cache",
-                                   "gans.hardware", "gans.registry", "gans.recipe", "gans.data",
+                                   "gans.hardware", "gans.registry", "gans.recipe", "gans.data", "gans.paired",
                                    "gans.runlog", "gans.models.base", "gans.objectives.base"]),
     ("models and objectives", ["gans.models", "gans.objectives"]),
     ("training, sampling, evaluation", ["gans.training", "gans.sampling", "gans.evaluation"]),

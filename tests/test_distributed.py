@@ -33,7 +33,7 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from gans.data import Images
+from gans.data import Images, paired_source
 from gans.training.datamodule import GANDataModule
 from gans.errors import GansError
 from gans.training.module import GANModule
@@ -59,6 +59,23 @@ def indexed_images(root, split: str, resolution: int) -> Images:
                            generator=torch.Generator().manual_seed(0))
     pixels[:, :, 0, 0] = torch.arange(NUM_IMAGES, dtype=torch.uint8)[:, None]
     return Images(pixels, None, "indexed random images")
+
+
+@paired_source()
+def indexed_pairs(root, split: str, resolution: int) -> Images:
+    """indexed_images as targets, each with a random input image of its own (pix2pix)."""
+    targets = indexed_images(root, split, resolution)
+    inputs = torch.randint(0, 256, targets.pixels.shape, dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(1))
+    return Images(targets.pixels, None, "indexed random pairs", conditions=inputs)
+
+
+# pix2pix without its dropout (each rank would draw its own masks) and without BatchNorm.
+PIX2PIX = {"loss": {"name": "pix2pix"},
+           "model": {"generator": {"name": "unet", "width": 4, "dropout": 0.0, "norm": "instance"},
+                     "discriminator": {"name": "patchgan", "width": 8, "layers": 1,
+                                       "norm": "none"}},
+           "data": {"name": "test_distributed.indexed_pairs", "resolution": 32, "channels": 3}}
 
 
 def recipe_dict(batch_size: int, devices: int, strategy=None, loss=None) -> dict:
@@ -93,7 +110,9 @@ class RandomFeatures(nn.Module):
             self.proj.bias.zero_()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.proj(images.float().flatten(1) / 255.0))
+        # Any size in, 16 px seen (adaptive pooling of 16 px to 16 px is the identity).
+        small = nn.functional.adaptive_avg_pool2d(images.float(), 16)
+        return torch.tanh(self.proj(small.flatten(1) / 255.0))
 
 
 def use_random_features(patch) -> None:
@@ -158,7 +177,10 @@ def union_of_shards(seed: int, steps: int) -> list:
 
 class UnionOfShards(GANDataModule):
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(TensorDataset(self.images.pixels),
+        tensors = [self.images.pixels]
+        if self.images.conditions is not None:  # paired data: the inputs come along
+            tensors.append(self.images.conditions)
+        return DataLoader(TensorDataset(*tensors),
                           batch_sampler=union_of_shards(self.seed, STEPS))
 
 
@@ -254,16 +276,24 @@ def two_process_run(tmp_path: Path, recipe: dict) -> list:
 @pytest.mark.parametrize("strategy, loss", [
     (None, None), ("ddp_find_unused_parameters_true", None),
     (None, {"name": "rpgan", "gamma": 1.0}),
-], ids=["default-ddp_gan", "ddp_find_unused_parameters_true", "rpgan-r1-r2-ddp_gan"])
+    (None, PIX2PIX),
+], ids=["default-ddp_gan", "ddp_find_unused_parameters_true", "rpgan-r1-r2-ddp_gan",
+        "pix2pix-ddp_gan"])
 def test_two_processes_train_what_one_process_with_the_global_batch_trains(
         tmp_path, monkeypatch, strategy, loss):
-    ranks = two_process_run(tmp_path / "two", recipe_dict(PER_RANK_BATCH, WORLD, strategy, loss))
+    def recipe_for(batch_size, devices, strategy=None):
+        if loss is PIX2PIX:  # a paired model: its own networks and data
+            return {**recipe_dict(batch_size, devices, strategy), **PIX2PIX}
+        return recipe_dict(batch_size, devices, strategy, loss)
+
+    paired = loss is PIX2PIX
+    ranks = two_process_run(tmp_path / "two", recipe_for(PER_RANK_BATCH, WORLD, strategy))
     expected_strategy = "GANDDPStrategy" if strategy is None else "DDPStrategy"
     assert [r["strategy"] for r in ranks] == [expected_strategy] * WORLD
 
     # One process, batch 2b, the union of the shards and the concatenated latents.
     use_random_features(monkeypatch.setattr)
-    recipe = validate(recipe_dict(PER_RANK_BATCH * WORLD, 1, loss=loss))
+    recipe = validate(recipe_for(PER_RANK_BATCH * WORLD, 1))
     module = seeded_module(recipe)
     module.emulated_ranks = WORLD
     initial = {k: v.clone() for k, v in floats(module.state_dict()).items()}
@@ -284,8 +314,12 @@ def test_two_processes_train_what_one_process_with_the_global_batch_trains(
     assert not shards[0] & shards[1] and shards[0] | shards[1] == set(range(NUM_IMAGES))
 
     # Latents: Lightning seeds every rank alike; GANModule's own stream differs per rank.
+    # (A paired model draws none: its fakes come from the batch's own inputs.)
     assert torch.equal(ranks[0]["global_rng_draw"], ranks[1]["global_rng_draw"])
-    assert not torch.allclose(ranks[0]["own_latents"], ranks[1]["own_latents"])
+    if paired:
+        assert ranks[0]["own_latents"] is None and ranks[1]["own_latents"] is None
+    else:
+        assert not torch.allclose(ranks[0]["own_latents"], ranks[1]["own_latents"])
 
     # Weights: both ranks identical, and equal to the one process (G, D and the EMA generator).
     states = [floats(rank["state"]) for rank in ranks]
@@ -305,15 +339,17 @@ def test_two_processes_train_what_one_process_with_the_global_batch_trains(
         assert values[0] == pytest.approx(float(trainer.callback_metrics[key]), abs=1e-5), key
 
     # FID: real features on rank 0 only, fakes split over ranks, and the value of one process.
+    # A paired model translates the reference split's inputs: no more fakes than it has.
     fids = [rank["fid"] for rank in ranks]
+    fakes = min(recipe.metrics.fid_num_fake, NUM_IMAGES) if paired else recipe.metrics.fid_num_fake
     assert [f["real_on_this_rank"] for f in fids] == [NUM_IMAGES, 0]
-    assert [f["fakes_on_this_rank"] for f in fids] == [10, 10]
+    assert [f["fakes_on_this_rank"] for f in fids] == [fakes // 2, fakes // 2]
     assert fids[0]["fid"] == fids[1]["fid"]
     assert all(rank["logged"]["fid"] == ranks[0]["logged"]["fid"] for rank in ranks)
     module.load_state_dict(ranks[0]["state"])  # the very weights the two processes evaluated
     alone = fid_of(SimpleNamespace(is_global_zero=True, world_size=1, global_rank=0), module,
                    recipe)
-    assert alone["real_on_this_rank"] == NUM_IMAGES and alone["fakes_on_this_rank"] == 20
+    assert alone["real_on_this_rank"] == NUM_IMAGES and alone["fakes_on_this_rank"] == fakes
     assert fids[0]["fid"] == pytest.approx(alone["fid"], rel=1e-6), (fids[0], alone)
 
 

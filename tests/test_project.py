@@ -151,7 +151,7 @@ def test_bad_input_is_one_line_and_exit_2(dcgan, tmp_path, capsys):
     out = str(tmp_path / "out")
     broken = tmp_path / "broken.png"
     broken.write_text("not a picture")
-    assert "cannot be used" in one_line_error(capsys, ["project", str(dcgan), str(broken),
+    assert "cannot read it" in one_line_error(capsys, ["project", str(dcgan), str(broken),
                                                        "--out", out])
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (5, 7)).save(tiny)
@@ -164,8 +164,8 @@ def test_bad_input_is_one_line_and_exit_2(dcgan, tmp_path, capsys):
     Image.new("L", (40, 30), 128).save(good)  # gray and not square: converted and cropped
     assert "no w space" in one_line_error(capsys, ["project", str(dcgan), str(good), "--out",
                                                    out, "--space", "w"])
-    assert "not found" in one_line_error(capsys, ["project", str(dcgan), "nope.png", "--out",
-                                                  out])
+    assert "no such image file" in one_line_error(capsys, ["project", str(dcgan), "nope.png",
+                                                           "--out", out])
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     # A latent of another size, or a file that is not a latent.
     g = gans.load(dcgan)

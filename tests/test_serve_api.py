@@ -467,3 +467,98 @@ def test_project_job_streams_frames_and_serves_variations(client, dcgan_ckpt, st
     toward = client.get(f"/api/jobs/{status['id']}/around", params={
         "ckpt": dcgan_ckpt, "kind": "toward", "class": "1"})
     assert toward.status_code == 400
+
+
+# ----------------------------------------------------------------------------- sketches
+
+
+@pytest.fixture(scope="module")
+def sketch_client(serve_runs, sketch_runs):
+    with TestClient(create_app([str(serve_runs), str(sketch_runs)])) as c:
+        yield c
+
+
+def doodle_png(strokes: int = 2) -> bytes:
+    """A quick drawing on a canvas-sized white PNG: the first `strokes` lines of a T-shirt."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (256, 256), "white")
+    lines = [[(60, 60), (196, 60), (196, 220), (60, 220), (60, 60)],
+             [(60, 60), (20, 110)], [(196, 60), (236, 110)], [(100, 60), (128, 90), (156, 60)]]
+    for line in lines[:strokes]:
+        ImageDraw.Draw(image).line(line, fill="black", width=8)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_drawing_is_translated_as_gans_sample_sketch_does(sketch_client, sketch_runs,
+                                                            sketch_ckpt, tmp_path):
+    from gans.paired import LINE, BACKGROUND
+
+    drawing = tmp_path / "shirt.png"
+    drawing.write_bytes(doodle_png(4))
+    answer = sketch_client.post("/api/sketch", params={"ckpt": sketch_ckpt, "seed": 3},
+                                content=drawing.read_bytes(), headers={"content-type": "image/png"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["seed"] == 3 and body["resolution"] == 32
+    # The model's input: the drawing in the training edges' form (lines one value, ground the other).
+    shown = pixels(data_url_bytes(body["input"]))
+    assert shown.shape == (32, 32, 3) and set(shown.unique().tolist()) == {LINE, BACKGROUND}
+    # The output is what `gans sample --sketch` writes for the same drawing and seed.
+    out = tmp_path / "out.png"
+    assert main(["sample", str(sketch_runs.parent / sketch_ckpt), "--sketch", str(drawing),
+                 "--seed", "3", "--out", str(out)]) == 0
+    page_png = data_url_bytes(body["output"])
+    assert torch.equal(pixels(page_png), pixels(out.read_bytes()))
+    info, cli_info = read_info(_write(page_png)), read_info(out)
+    for key in ("kind", "checkpoint", "checkpoint_sha256", "recipe_sha256", "seeds"):
+        assert info[key] == cli_info[key], key
+    assert info["kind"] == "sketch"
+    # Another drawing is another image; another seed is other dropout noise.
+    fewer = sketch_client.post("/api/sketch", params={"ckpt": sketch_ckpt, "seed": 3},
+                               content=doodle_png(1)).json()
+    assert not torch.equal(pixels(data_url_bytes(fewer["output"])), pixels(page_png))
+    reseeded = sketch_client.post("/api/sketch", params={"ckpt": sketch_ckpt, "seed": 4},
+                                  content=drawing.read_bytes()).json()
+    assert not torch.equal(pixels(data_url_bytes(reseeded["output"])), pixels(page_png))
+
+
+def test_sketch_models_are_listed_and_kept_apart_from_noise_models(sketch_client, sketch_ckpt,
+                                                                   dcgan_ckpt):
+    model = sketch_client.get("/api/model", params={"ckpt": sketch_ckpt}).json()
+    assert model["translates"] is True and model["latent_dim"] is None
+    assert sketch_client.get("/api/model", params={"ckpt": dcgan_ckpt}).json()["translates"] is False
+    runs = {r["id"]: r for r in sketch_client.get("/api/runs").json()["runs"]}
+    assert runs["pix2pix-runs/p2p-tiny/version_0"]["recipe"]["paired"] is True
+    assert runs["runs/dcgan-tiny/version_0"]["recipe"]["paired"] is False
+    # Seeds mean nothing to an image-to-image model, and drawings nothing to a noise model.
+    grid = sketch_client.get("/api/sample", params={"ckpt": sketch_ckpt, "n": 4})
+    assert grid.status_code == 400 and "image-to-image" in grid.json()["error"]
+    refused = sketch_client.post("/api/sketch", params={"ckpt": dcgan_ckpt}, content=doodle_png())
+    assert refused.status_code == 400 and "need a pix2pix run" in refused.json()["error"]
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"", "empty file"),
+    (b"not a png at all", "not an image"),
+    ("white", "no lines"),
+])
+def test_unusable_drawings_are_one_line_errors(sketch_client, sketch_ckpt, body, message):
+    if body == "white":
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 64), "white").save(buffer, "PNG")
+        body = buffer.getvalue()
+    answer = sketch_client.post("/api/sketch", params={"ckpt": sketch_ckpt}, content=body)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert message in error and "\n" not in error
+
+
+def test_an_oversized_drawing_is_refused_before_it_is_read(sketch_client, sketch_ckpt):
+    from gans.serve.app import UPLOAD_MAX
+
+    answer = sketch_client.post("/api/sketch", params={"ckpt": sketch_ckpt},
+                                content=b"\0" * (UPLOAD_MAX + 1))
+    assert answer.status_code == 400 and "MiB limit" in answer.json()["error"]

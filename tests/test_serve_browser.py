@@ -241,3 +241,74 @@ def test_project_panel_uploads_converges_and_varies(page, dcgan_ckpt, style_ckpt
     wait_until(page, "(() => { const i = document.getElementById('project-around');"
                      " return i.complete && i.naturalWidth > 6 * i.naturalHeight; })()")
     assert page.inner_text("#message") == ""
+
+
+@pytest.fixture
+def sketch_page(browser, serve_runs, sketch_runs):
+    """The page over the explorer runs and the pix2pix run, as `page` is over the first."""
+    with running_server([serve_runs, sketch_runs]) as url:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.base = url
+        crashes, outside = [], []
+        page.on("pageerror", lambda exc: crashes.append(str(exc)))
+        page.on("request", lambda request: None if request.url.startswith(
+            (url, "data:", "blob:")) else outside.append(request.url))
+        yield page
+        context.close()
+    assert not crashes, f"JavaScript errors: {crashes}"
+    assert not outside, f"requests outside the server: {outside}"
+
+
+def stroke(page, points: list) -> None:
+    """One stroke with the mouse through canvas coordinates (the canvas is 256 px)."""
+    box = page.locator("#sketch-canvas").bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+    page.mouse.up()
+
+
+def output_src(page) -> str:
+    return page.get_attribute("#sketch-output", "src") or ""
+
+
+def test_sketch_panel_translates_strokes_as_they_are_drawn(sketch_page, sketch_ckpt, dcgan_ckpt):
+    page = sketch_page
+    # A noise model: the panel says what it needs and offers the pix2pix checkpoint.
+    page.goto(f"{page.base}/?panel=sketch&ckpt={dcgan_ckpt}")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.is_visible("#sketch-needs") and not page.is_visible("#sketch-canvas")
+    assert "need a pix2pix run" in page.inner_text("#sketch-needs-text")
+    page.click("#sketch-choices button")
+    page.wait_for_selector("#sketch-canvas", state="visible")
+    assert query(page)["ckpt"] == sketch_ckpt and query(page)["panel"] == "sketch"
+    # The seed panels are off for an image-to-image model.
+    assert page.is_disabled("nav button[data-panel='sample']")
+
+    stroke(page, [(60, 60), (196, 60), (196, 220), (60, 220), (60, 60)])
+    wait_until(page, "(() => { const i = document.getElementById('sketch-output');"
+                     " return i.src.startsWith('data:image/png') && i.complete && i.naturalWidth === 32; })()")
+    first = output_src(page)
+    assert page.get_attribute("#sketch-input", "src").startswith("data:image/png")
+    # The model saw the drawing: its input has dark lines on white.
+    seen = decoded(page.get_attribute("#sketch-input", "src"))
+    assert (seen == 0).any() and (seen == 255).mean() > 0.5
+
+    # More strokes: a new image comes without any other action.
+    stroke(page, [(60, 60), (20, 110)])
+    stroke(page, [(196, 60), (236, 110)])
+    wait_until(page, "before => { const s = document.getElementById('sketch-output').src;"
+                     " return s.startsWith('data:') && s !== before; }", arg=first)
+    changed = output_src(page)
+    assert not np.array_equal(decoded(changed), decoded(first))
+    wait_until(page, "document.getElementById('sketch-state').textContent.startsWith('3 strokes')")
+    assert not page.is_visible("#message")
+
+    # Clear empties the canvas and the images; drawing again brings one back.
+    page.click("#sketch-clear")
+    assert output_src(page) == ""
+    stroke(page, [(100, 40), (100, 230)])
+    wait_until(page, "document.getElementById('sketch-output').src.startsWith('data:')")

@@ -11,6 +11,13 @@ Metrics (names as `--metrics` takes them):
             for that class that the classifier puts in it
   intra_fid class-conditional models: FID between the images generated for each class and the
             real images of that class, per class and their mean (Miyato & Koyama 2018)
+  l1        image-to-image models (pix2pix): mean absolute difference per pixel between each
+            output and its own target, pixels in [0, 1]
+  class_accuracy  image-to-image models on Fashion-MNIST edges: share of outputs that the
+            dataset classifier puts in the class of their input, beside its accuracy on the
+            targets themselves
+For an image-to-image model the outputs are made from the reference split's inputs (its
+edges) and compared with that split's images: FID, KID, L1 and class accuracy by default.
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ from gans.recipe import DataSection
 from gans.sampling.checkpoint import load_generator
 from gans.sampling.generate import latents
 
-METRICS = ("fid", "kid", "pr", "dc", "coverage", "intra_fid")
+METRICS = ("fid", "kid", "pr", "dc", "coverage", "intra_fid", "l1", "class_accuracy")
+PAIRED_METRICS = ("fid", "kid", "pr", "dc", "l1", "class_accuracy")
+PAIRED_DEFAULT = ("fid", "kid", "l1", "class_accuracy")
 CLASSIFIERS = {"fashion-mnist": "gans.evaluation.classifiers.fashion_mnist"}
 KID_SUBSET_SIZE = 1000
 KID_SUBSETS = 100
@@ -104,8 +113,15 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     generator, recipe, weights_kind = load_generator(checkpoint, use_ema=options.use_ema,
                                                        trust=options.trust_checkpoint)
     generator.to(device)
+    if getattr(generator, "translates_images", False):
+        return _evaluate_paired(checkpoint, generator, recipe, weights_kind, options, device)
     metrics = set(options.metrics or METRICS)
     chosen = options.metrics is not None
+    for name in ("l1", "class_accuracy"):
+        if name in metrics and chosen:
+            raise GansError(f"--metrics {name} compares outputs with their targets and needs an "
+                            "image-to-image checkpoint (recipes/pix2pix/); drop it from --metrics")
+        metrics.discard(name)
     classifier_module = CLASSIFIERS.get(recipe.data.name)
     by_folder = options.reference not in (None, "train", "test")
     if "coverage" in metrics and (classifier_module is None or by_folder):
@@ -198,6 +214,91 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     return results
 
 
+def _evaluate_paired(checkpoint: Path, generator, recipe, weights_kind: str,
+                     options: EvalOptions, device) -> dict:
+    """An image-to-image model: outputs from the reference split's inputs, compared with that
+    split's images (FID, KID, precision/recall, density/coverage), with each output's own
+    target (L1), and with its input's class (the dataset classifier's accuracy)."""
+    from gans.sampling.generate import translate
+
+    metrics = set(options.metrics or PAIRED_DEFAULT)
+    wrong = sorted(metrics - set(PAIRED_METRICS))
+    if wrong:
+        raise GansError(f"--metrics {wrong[0]} does not apply to an image-to-image checkpoint; "
+                        f"choose from {','.join(PAIRED_METRICS)}")
+    if options.reference not in (None, "train", "test"):
+        raise GansError("--reference: an image-to-image model is evaluated on its dataset's own "
+                        "pairs; use --reference train or test")
+    data = recipe.data
+    classifier_module = CLASSIFIERS.get(data.source or data.name)
+    if "class_accuracy" in metrics and classifier_module is None:
+        if options.metrics is not None:
+            raise GansError(f"--metrics class_accuracy needs a classifier for the dataset; gans "
+                            f"ships one for {', '.join(CLASSIFIERS)}; drop class_accuracy")
+        metrics.discard("class_accuracy")
+    images, section, split = _reference_images(data, options.reference)
+    num_fake = min(options.num_fake, len(images.pixels))
+    num_real = min(options.num_real or len(images.pixels), len(images.pixels))
+    inputs, targets = images.conditions[:num_fake], images.pixels[:num_fake]
+    reference = {"dataset": images.description, "split": split, "resolution": data.resolution}
+    generated_by = {"generator": f"{checkpoint} ({weights_kind} weights)", "seed": options.seed,
+                    "inputs": f"the first {num_fake} inputs of the {split} split"}
+    outputs = torch.cat([to_uint8_rgb(translate(generator, chunk.to(device), options.seed))
+                         .cpu() for chunk in tqdm(inputs.split(options.batch_size),
+                                                  desc=f"{num_fake} translated images",
+                                                  unit="batch", leave=False)])
+    results: dict = {}
+    if metrics & {"fid", "kid", "pr", "dc"}:
+        weights = resolve_inception_weights(recipe.metrics.inception_weights)
+        extractor = at_precision(make_extractor(weights), options.precision).to(device)
+        key = real_key(section, split, images, weights, num_real, options.precision)
+        real, _ = real_features(images, key, extractor, options.batch_size, options.use_cache)
+        fake = torch.cat([features_of(extractor, chunk.to(device), options.batch_size).cpu()
+                          for chunk in outputs.split(options.batch_size)])
+        protocol = {"extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
+                    "num_fake": num_fake, "num_real": num_real, "reference": reference,
+                    "resize": RESIZE, "precision": options.precision, **generated_by}
+        if "fid" in metrics:
+            fid = feature_fid()
+            fid.update(real, real=True)
+            fid.update(fake, real=False)
+            results["fid"] = {"value": fid.compute().item(), **protocol}
+        if "kid" in metrics:
+            results["kid"] = {**_kid(real, fake, options.seed), **protocol}
+        if "pr" in metrics:
+            for name, value in manifold.precision_recall(real, fake, k=3).items():
+                results[name] = {"value": value, "k": 3, **protocol}
+        if "dc" in metrics:
+            for name, value in manifold.density_coverage(real, fake, k=5).items():
+                results[name] = {"value": value, "k": 5, **protocol}
+    plain = {"num_fake": num_fake, "num_real": num_fake, "reference": reference, **generated_by}
+    if "l1" in metrics:
+        truth = to_uint8_rgb(targets)
+        error = (outputs.float() - truth.float()).abs().mean() / 255.0
+        results["l1"] = {"value": error.item(), "extractor": "pixels in [0, 1], mean over "
+                         "pixels and channels", "weights_sha256": "-", "resize": "none",
+                         **plain}
+    if "class_accuracy" in metrics:
+        if images.labels is None:
+            raise GansError("--metrics class_accuracy needs labelled reference images; drop it")
+        lib = importlib.import_module(classifier_module)
+        classifier = lib.load_classifier(device=device)
+        labels = torch.as_tensor(images.labels[:num_fake])
+        with torch.no_grad():
+            def accuracy(pixels):
+                predicted = torch.cat([classifier(c.to(device)).argmax(1).cpu()
+                                       for c in pixels.split(options.batch_size)])
+                return (predicted == labels).float().mean().item()
+
+            results["class_accuracy"] = {
+                "value": accuracy(outputs),
+                "on_targets": accuracy(to_uint8_rgb(targets)),
+                "extractor": f"{classifier_module} classifier",
+                "weights_sha256": lib.weights_sha256(),
+                "resize": "to 28x28 inside the classifier", **plain}
+    return results
+
+
 def _intra_fid(real, real_labels, fake, fake_labels, names, protocol: dict) -> dict:
     """FID per class (real and generated images of that class) and the mean over classes."""
     per_class, counts = {}, {}
@@ -260,6 +361,8 @@ def format_table(results: dict) -> str:
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         if "std" in figure:
             shown += f" ± {figure['std']:.4f}"
+        if name == "class_accuracy":
+            shown += f" (the classifier on the targets: {figure['on_targets']:.4f})"
         if name == "class_coverage":
             shown += (f" of {figure['num_classes']} classes covered, "
                       f"KL(real || generated) {figure['kl_real_generated']:.4f}")

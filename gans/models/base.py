@@ -4,7 +4,11 @@ Every generator: `latent_dim` and `forward(z, labels=None) -> images in about [-
 A style-based generator adds `mapping(z, truncation_psi=1.0, labels=None) -> w`,
 `synthesis(ws, noise=True) -> images`, `broadcast(w) -> ws`, `num_ws` and a tracked `w_avg`.
 A conditional network (generator or discriminator) has `num_classes` > 0 and takes one class
-index per image. Every discriminator: `forward(images, labels=None) -> one logit per image`.
+index per image. Every discriminator: `forward(images, labels=None) -> one logit per image`
+(or one per patch, (N, P): the losses average over all of them).
+An image-to-image generator (pix2pix's `unet`) is a `Translator` instead: no latent, its noise
+is dropout, and `forward(condition) -> image` maps an input image (a sketch) in [-1, 1] to an
+image; paired data trains it, and its discriminator gets the input images as its `labels`.
 
 Recipe validation, sampling (truncation, style mixing, interpolation in w) and objectives ask
 `missing(cls_or_network, Protocol)` here, so a model that lacks a member is refused in one line
@@ -39,6 +43,13 @@ class StyleGenerator(Generator, Protocol):
 
 
 @runtime_checkable
+class Translator(Protocol):
+    translates_images: bool  # a class attribute, so that recipes are checked before building
+
+    def forward(self, condition: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
 class Discriminator(Protocol):
     def forward(self, images: Tensor, labels: Optional[Tensor] = None) -> Tensor: ...
 
@@ -67,4 +78,6 @@ def missing(model, protocol: type) -> list[str]:
 
 def describe(protocol: type) -> str:
     return {Generator: "a generator", StyleGenerator: "a style generator (mapping network)",
-            Discriminator: "a discriminator"}.get(protocol, protocol.__name__)
+            Discriminator: "a discriminator",
+            Translator: "an image-to-image generator (forward(condition))"
+            }.get(protocol, protocol.__name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from gans.data import class_names
+from gans.data import class_names, is_paired
 from gans.errors import GansError
-from gans.models.base import Discriminator, Generator, missing
+from gans.models.base import Discriminator, Generator, Translator, missing
 from gans.registry import DISCRIMINATORS, GENERATORS
 
 
@@ -19,9 +19,10 @@ def build_networks(recipe) -> tuple[nn.Module, nn.Module]:
     g_name, d_name = g_spec.pop("name"), d_spec.pop("name")
     generator = GENERATORS.get(g_name)(**data, **g_spec)
     discriminator = DISCRIMINATORS.get(d_name)(**data, **d_spec)
+    g_protocol, g_needs = (Translator, "translates_images and forward(condition)") \
+        if is_paired(recipe.data) else (Generator, "latent_dim and forward(z, labels=None)")
     for key, name, network, protocol, needs in (
-            ("model.generator", g_name, generator, Generator,
-             "latent_dim and forward(z, labels=None)"),
+            ("model.generator", g_name, generator, g_protocol, g_needs),
             ("model.discriminator", d_name, discriminator, Discriminator,
              "forward(images, labels=None) returning one logit per image")):
         lacking = missing(network, protocol)

@@ -59,6 +59,9 @@ class Objective(nn.Module):
     """
 
     requires: dict = {}
+    # True: the objective compares each output with its target (an L1 term), so it needs
+    # paired data, whose fakes are made from the reals' own input images.
+    paired: bool = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -88,6 +91,8 @@ class StepContext:
         self.generator: nn.Module = module.generator
         self.discriminator: nn.Module = module.discriminator
         self.augment = module.augment
+        # The condition of D and G: class indices, or for paired data (pix2pix) the input
+        # images in [-1, 1], the same for reals and fakes (z is None then: no latent).
         self.real, self.real_labels = real, real_labels
         self.z, self.fake_labels, self.fake = z, fake_labels, fake
         self.input_grad = input_grad
@@ -137,11 +142,11 @@ class StepContext:
         seen = self.augment(images).detach().requires_grad_(True)
         return seen, seen
 
-    def use_fakes_for_generator(self, z: Tensor, labels: Optional[Tensor]) -> None:
-        """The generator update on fresh latents (train.g_fresh_latents), not on the fakes the
-        discriminator update saw."""
+    def use_fakes_for_generator(self, z: Optional[Tensor], labels: Optional[Tensor]) -> None:
+        """The generator update on fresh latents (train.g_fresh_latents; for paired data, fresh
+        dropout), not on the fakes the discriminator update saw."""
         self.z, self.fake_labels = z, labels
-        self.fake = self.generator(z, labels)
+        self.fake = self.module.fakes(z, labels)
         self._g_logits = self._g_real_logits = None
 
     def g_logits(self) -> Tensor:

@@ -45,6 +45,34 @@ def seeded_noise(seed: int, device: torch.device):
         yield
 
 
+def sketch_input(drawing, resolution: int, channels: int) -> torch.Tensor:
+    """A hand drawing (a file path, its bytes or a PIL image; any size and mode) as an
+    image-to-image model's input: uint8 (1, channels, R, R), thinned dark lines on white, as
+    the training edges are. `gans sample --sketch`, `LoadedGenerator.translate` and the
+    explorer's sketch canvas all read drawings here. One-line GansError when unusable."""
+    from gans.data import decoded_image
+    from gans.paired import normalise_sketch
+
+    image = decoded_image(drawing)
+    if image.numel() == 0:
+        raise GansError("the drawing is an empty image; draw dark lines on a light background")
+    return normalise_sketch(image, resolution, channels)
+
+
+def translate(generator: nn.Module, conditions: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """An image-to-image generator's images in [-1, 1] from uint8 input images (N, C, H, W)
+    on its device; its dropout noise is drawn from `seed`."""
+    dtype = next(generator.parameters()).dtype
+    normalised = conditions.to(dtype) / 127.5 - 1.0
+    was_training = generator.training
+    generator.eval()
+    try:
+        with seeded_noise(seed, normalised.device), torch.no_grad():
+            return generator(normalised)
+    finally:
+        generator.train(was_training)
+
+
 def supports_truncation(generator: nn.Module) -> bool:
     """Whether the generator takes `truncation_psi` (a tracked average w to pull toward)."""
     return "truncation_psi" in inspect.signature(generator.forward).parameters

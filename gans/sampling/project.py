@@ -406,17 +406,20 @@ def _start(generator, options, targets, labels, tries, distance, rng) -> tuple:
 # ----------------------------------------------------------------------------- images in
 
 
-def load_target(path: Path, resolution: int, channels: int) -> torch.Tensor:
-    """An image file as the model sees it: centre-cropped to a square, resized to the model's
-    resolution and channels (as training data is), (1, C, H, W) in [-1, 1]."""
-    from gans.data import read_image, to_resolution
+def load_target(source, resolution: int, channels: int) -> torch.Tensor:
+    """An image file (a path, or its bytes: an upload) as the model sees it: centre-cropped to a
+    square, resized to the model's resolution and channels (as training data is),
+    (1, C, H, W) in [-1, 1]."""
+    from gans.data import decoded_image, to_resolution
 
-    pixels = read_image(Path(path))
+    uploaded = isinstance(source, (bytes, bytearray))
+    pixels = decoded_image(source if uploaded else Path(source))
     height, width = pixels.shape[-2:]
     # Training data is resized too (Fashion-MNIST's 28 px to 32), so a somewhat smaller image
     # is fine; one under half the size would be mostly made up by the resize.
     if min(height, width) < max(MIN_SIDE, resolution // 2):
-        raise GansError(f"image {path} is {width}x{height}; this model makes "
+        name = "the uploaded image" if uploaded else f"image {source}"
+        raise GansError(f"{name} is {width}x{height}; this model makes "
                         f"{resolution}x{resolution} images, so give one at least "
                         f"{max(MIN_SIDE, resolution // 2)} px on its shorter side")
     pixels = to_resolution(pixels[None], resolution, channels)

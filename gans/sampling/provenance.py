@@ -175,17 +175,21 @@ def model_card(checkpoint: Path, trust: bool = False) -> str:
         kimg = clock.kimg_at(steps)
     has_ema = any(k.startswith("g_ema.module.") for k in ckpt["state_dict"])
     gen_name = recipe.model.generator.get("name", "?")
+    translates = getattr(generator, "translates_images", False)
     classes = ckpt["hyper_parameters"].get("class_names") or []
+    kind = ("An image-to-image" if translates else "A class-conditional" if classes
+            else "An unconditional")
     lines = [f"# Model card: {recipe.name}", "",
-             f"{'A class-conditional' if classes else 'An unconditional'} GAN generator "
-             f"({gen_name}) trained with gans "
+             f"{kind} GAN generator ({gen_name}) trained with gans "
              f"{_version()} on {_data_title(data)}; it makes {data.resolution}x{data.resolution} "
              f"images with {data.channels} channel{'s' if data.channels > 1 else ''} from "
-             f"random noise" + (f" and a class ({', '.join(classes)})" if classes else "")
+             + ("input images (sketches) of the same size" if translates else "random noise")
+             + (f" and a class ({', '.join(classes)})" if classes else "")
              + ".", "",
              "## Model", "",
-             f"- Generator: `{gen_name}`, {_params(generator)} parameters, latent size "
-             f"{generator.latent_dim}; discriminator: "
+             f"- Generator: `{gen_name}`, {_params(generator)} parameters, "
+             + ("no latent (dropout is its noise)" if translates
+                else f"latent size {generator.latent_dim}") + "; discriminator: "
              f"`{recipe.model.discriminator.get('name', '?')}`, {_params(discriminator)} "
              "parameters.",
              "- Sampling weights: " + (f"EMA of the generator (decay {train.ema})." if has_ema

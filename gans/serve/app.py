@@ -3,8 +3,8 @@
 Every parameter is read from the query string and checked here, before any work starts, so a
 bad one costs nothing and answers with one line naming the parameter and its allowed range.
 The limits keep one request from holding the CPU or memory for long: a grid is at most 64
-images, a walk at most 8 seeds x 48 frames, a projection at most 1,000 steps of an image of at
-most 8 MB.
+images, a walk at most 8 seeds x 48 frames, a projection at most 1,000 steps, an uploaded image
+or drawing at most 8 MiB.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
-import uuid
 from pathlib import Path
 from typing import Optional
 
@@ -30,7 +29,7 @@ from gans.serve.backend import GansError, __version__, make_info, resolve_class,
 from gans.serve.explorer import (SPACES, Cell, ModelCache, NearestIndexes, around_projection,
                                  cell_png, grid_cells, png_bytes, project_image,
                                  projection_target, render_cells, style_mix, training_png,
-                                 walk_frames)
+                                 translate_drawing, walk_frames)
 from gans.serve.jobs import Jobs, TooBusy
 from gans.serve.library import BadPath, Library, NotFound
 
@@ -42,7 +41,7 @@ WALK_SEEDS_MAX = 8
 FRAMES_MAX = 48
 NEIGHBOURS_MAX = 32
 PROJECT_STEPS_MAX = 1000
-UPLOAD_MAX = 8 << 20  # bytes of an image to project
+UPLOAD_MAX = 8 << 20  # bytes of an uploaded image (to project) or drawing (to translate)
 TRUNCATE_Z = (0.1, 10.0)
 # No outside fetches, ever: the page is self-contained and so is every image it shows.
 SECURITY_HEADERS = [
@@ -139,10 +138,21 @@ class Query:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _model(request: Request, query: Query, name: str = "ckpt"):
+def _model(request: Request, query: Query, name: str = "ckpt", wants: Optional[str] = "noise"):
+    """The checkpoint a request names, loaded. `wants`: "noise" (a model that makes images
+    from seeds), "sketch" (an image-to-image model, pix2pix) or None (either)."""
     path = request.app.state.library.checkpoint(query.required(name, "runs/tiny/version_0/"
                                                                      "checkpoints/last.ckpt"))
-    return request.app.state.models.get(path, use_ema=query.flag("ema", True))
+    model = request.app.state.models.get(path, use_ema=query.flag("ema", True))
+    if wants == "noise" and model.translates:
+        raise BadRequest(f"{name}: {path.name} of {model.recipe.name} is an image-to-image "
+                         "model (pix2pix): it makes images from drawings, not from seeds; "
+                         "draw in the Sketch panel (POST /api/sketch)")
+    if wants == "sketch" and not model.translates:
+        raise BadRequest(f"{name}: {path.name} of {model.recipe.name} makes images from noise; "
+                         "sketches need a pix2pix run (an image-to-image checkpoint, trained "
+                         "with recipes/pix2pix/)")
+    return model
 
 
 def _class(model, query: Query) -> Optional[int]:
@@ -165,6 +175,20 @@ def _truncation(model, query: Query) -> tuple:
                          "truncation psi (it needs a mapping network, as stylegan-lite has); "
                          f"use tz (z truncation, any model) instead")
     return psi, query.number("tz", *TRUNCATE_Z)
+
+
+async def _upload(request: Request, what: str) -> bytes:
+    """The request body (an image file), refused as soon as it passes UPLOAD_MAX bytes."""
+    limit = f"over the {UPLOAD_MAX >> 20} MiB limit; send a smaller PNG or JPEG"
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > UPLOAD_MAX:
+        raise BadRequest(f"the {what} is {int(declared)} bytes, {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > UPLOAD_MAX:
+            raise BadRequest(f"the {what} is {limit}")
+    return bytes(body)
 
 
 def _data_url(png: bytes) -> str:
@@ -220,7 +244,7 @@ async def run_sample(request: Request) -> Response:
 
 async def model_info(request: Request) -> Response:
     query = Query(request)
-    model = await run_in_threadpool(_model, request, query)
+    model = await run_in_threadpool(_model, request, query, "ckpt", None)
     return JSONResponse({"ckpt": query.text("ckpt"), **model.describe()})
 
 
@@ -366,9 +390,7 @@ async def project(request: Request) -> Response:
     space = query.choice("space", ("z", "w", "w+"), "z")
     steps = query.integer("steps", 200, 1, PROJECT_STEPS_MAX)
     seed = query.integer("seed", 0, 0, SEED_MAX)
-    body = await request.body()
-    if len(body) > UPLOAD_MAX:
-        raise BadRequest(f"the image is {len(body)} bytes; upload at most {UPLOAD_MAX >> 20} MB")
+    body = await _upload(request, "image")
     model = await run_in_threadpool(_model, request, query)
     if space != "z" and not model.describe()["style_mixing"]:
         raise BadRequest(f"space={space}: the {model.describe()['generator']} of this "
@@ -386,18 +408,13 @@ async def project(request: Request) -> Response:
 
     def target_of():
         # Decoded here, before the job starts: a bad upload is a 400 naming what is wrong.
-        upload = jobs.folder / f"upload-{uuid.uuid4().hex}"
+        if not body:
+            cell = Cell(seed, label if label is not None or not model.names else 0)
+            return projection_target(model, cell_png(model, cell, render_cells(model, [cell])[0]))
         try:
-            if body:
-                upload.write_bytes(body)
-            else:
-                cell = Cell(seed, label if label is not None or not model.names else 0)
-                upload.write_bytes(cell_png(model, cell, render_cells(model, [cell])[0]))
-            return projection_target(model, upload)
+            return projection_target(model, body)
         except GansError as exc:
-            raise BadRequest(str(exc).replace(f"image {upload}", "the uploaded image")) from None
-        finally:
-            upload.unlink(missing_ok=True)
+            raise BadRequest(str(exc)) from None
 
     target = await run_in_threadpool(target_of)
 
@@ -504,6 +521,25 @@ async def nearest(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(work))
 
 
+async def sketch(request: Request) -> Response:
+    """A drawing (the request body: PNG or JPEG bytes, e.g. the page's canvas) through an
+    image-to-image model: the model's input, normalised as `gans sample --sketch` does it, and
+    the image (with provenance), both as PNG data URLs."""
+    query = Query(request)
+    seed = query.integer("seed", 0, 0, SEED_MAX)
+    body = await _upload(request, "drawing")
+
+    def work():
+        model = _model(request, query, wants="sketch")
+        condition, image = translate_drawing(model, body, seed)
+        info = make_info("sketch", **model.provenance(sketch="canvas", seeds=seed))
+        return {"seed": seed, "resolution": model.recipe.data.resolution,
+                "input": _data_url(png_bytes(condition.float() / 127.5 - 1, {})),
+                "output": _data_url(png_bytes(image, info))}
+
+    return JSONResponse(await run_in_threadpool(work))
+
+
 # ----------------------------------------------------------------------------- app
 
 
@@ -567,6 +603,7 @@ def create_app(paths: list, allowed_hosts: Optional[list] = None) -> Starlette:
         Route("/api/jobs/{job}/cancel", job_cancel, methods=["POST"]),
         Route("/api/jobs/{job}/result", job_result),
         Route("/api/nearest", nearest),
+        Route("/api/sketch", sketch, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     jobs = Jobs()

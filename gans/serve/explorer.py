@@ -1,5 +1,6 @@
 """The explorer's operations on tensors: load and cache generators, make images one seed at a
-time, style-mix with a chosen layer range, walk between seeds, find nearest training images.
+time, style-mix with a chosen layer range, walk between seeds, find nearest training images,
+translate drawings with image-to-image (pix2pix) models.
 
 Nothing here knows HTTP; app.py validates requests and calls these.
 
@@ -24,13 +25,14 @@ from typing import Callable, Optional
 
 import torch
 
-from gans.serve.backend import (CLASS_NAMES, DEFAULT_DISTANCE, GansError, Latent, ProjectOptions, atomic_write,
-                                cache_dir, class_labels, class_names, generate,
-                                interpolation_frames, load_classifier, load_generator,
-                                load_images, load_target, make_distance, make_info,
-                                mixing_layers, project, save_pil, source_sha256,
-                                style_mixing_grid, supports_style_mixing, supports_truncation,
-                                to_classifier_input, to_pil, toward_class, variations)
+from gans.serve.backend import (CLASS_NAMES, DEFAULT_DISTANCE, GansError, Latent,
+                                ProjectOptions, atomic_write, cache_dir, class_labels,
+                                class_names, generate, interpolation_frames, load_classifier,
+                                load_generator, load_images, load_target, make_distance,
+                                make_info, mixing_layers, project, save_pil, sketch_input,
+                                source_sha256, style_mixing_grid, supports_style_mixing,
+                                supports_truncation, to_classifier_input, to_pil, toward_class,
+                                translate, variations)
 
 GENERATION_LOCK = threading.Lock()
 
@@ -51,12 +53,19 @@ class Model:
     def sha256(self) -> str:
         return source_sha256(self.path)
 
+    @property
+    def translates(self) -> bool:
+        """An image-to-image model (pix2pix): images from drawings, no latent."""
+        return bool(getattr(self.generator, "translates_images", False))
+
     def describe(self) -> dict:
         g = self.generator
         style = supports_style_mixing(g)
         data = self.recipe.data
         return {"generator": type(g).__name__, "recipe": self.recipe.name,
-                "latent_dim": g.latent_dim, "resolution": data.resolution,
+                "translates": self.translates,
+                "latent_dim": None if self.translates else g.latent_dim,
+                "resolution": data.resolution,
                 "channels": data.channels, "classes": list(self.names),
                 "weights": self.weights, "truncation": supports_truncation(g),
                 "style_mixing": style, "num_ws": g.num_ws if style else None,
@@ -148,6 +157,16 @@ def cell_png(model: Model, cell: Cell, image: torch.Tensor, psi=None, truncate_z
         seeds=cell.seed, index=0, truncation=psi, truncate_z=truncate_z,
         **{"class": None if cell.label is None else model.names[cell.label]}))
     return png_bytes(image, info)
+
+
+def translate_drawing(model: Model, drawing: bytes, seed: int) -> tuple:
+    """(the model's input, uint8 (C, R, R); its image in [-1, 1]) for a drawing's PNG bytes:
+    the drawing is normalised as `gans sample --sketch` does it, and the dropout noise comes
+    from `seed`, so the same drawing and seed give the same image there and here."""
+    data = model.recipe.data
+    condition = sketch_input(drawing, data.resolution, data.channels)
+    with GENERATION_LOCK:
+        return condition[0], translate(model.generator, condition, seed)[0]
 
 
 @torch.no_grad()
@@ -325,8 +344,9 @@ def training_png(index: NearestIndex, i: int) -> bytes:
 # ----------------------------------------------------------------------------- image prompts
 
 
-def projection_target(model: Model, image: Path) -> torch.Tensor:
-    """An uploaded image file as the model sees it (gans project's decoding and checks)."""
+def projection_target(model: Model, image: bytes) -> torch.Tensor:
+    """An uploaded image file's bytes as the model sees it (gans project's decoding and
+    checks)."""
     data = model.recipe.data
     return load_target(image, data.resolution, data.channels)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from gans.serve.backend import GansError, load_recipe, read_run
+from gans.serve.backend import GansError, is_paired, load_recipe, read_run
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".safetensors")
 MAX_DEPTH = 6  # runs/<name>/<version>/checkpoints/last.ckpt is 4 below the root
@@ -228,7 +228,8 @@ class Library:
                     "discriminator": recipe.model.discriminator.get("name"),
                     "loss": recipe.loss["name"], "data": data.name,
                     "resolution": data.resolution, "channels": data.channels,
-                    "conditional": bool(data.conditional), "batch_size": recipe.train.batch_size,
+                    "conditional": bool(data.conditional), "paired": is_paired(data),
+                    "batch_size": recipe.train.batch_size,
                     "planned_steps": recipe.train.steps, "ema": recipe.train.ema}
 
         return self._cached(("recipe", str(run)), [path], read)

@@ -20,16 +20,25 @@ from gans.files import atomic_write
 from gans.recipe import Recipe, dump
 
 
+# A paired model's grid: this many fixed test pairs, as three rows (input, output, target).
+PAIRED_GRID_COLUMNS = 16
+
+
 class SampleGrid(pl.Callback):
     """A grid from fixed latents every `train.sample_every` generator steps and at the end:
-    into samples/ and TensorBoard (rank zero only)."""
+    into samples/ and TensorBoard (rank zero only). For paired data, fixed test pairs instead:
+    a row of inputs, a row of outputs, a row of targets."""
 
     def __init__(self, recipe: Recipe):
         self.recipe = recipe
         self.z: Optional[torch.Tensor] = None
         self.labels: Optional[torch.Tensor] = None
+        self.pairs: Optional[tuple] = None  # (inputs, targets), uint8
 
     def setup(self, trainer, pl_module, stage: str) -> None:
+        if pl_module.paired:
+            self.pairs = fixed_pairs(self.recipe.data, PAIRED_GRID_COLUMNS)
+            return
         grid = self.recipe.train.sample_grid
         seeded = torch.Generator().manual_seed(self.recipe.seed)
         self.z = torch.randn(grid, pl_module.generator.latent_dim, generator=seeded)
@@ -53,9 +62,16 @@ class SampleGrid(pl.Callback):
 
         from gans.sampling.provenance import make_info, save_image
 
-        labels = None if self.labels is None else self.labels.to(pl_module.device)
-        images = pl_module.generate(self.z.to(pl_module.device), labels=labels).float().cpu()
-        grid = make_grid(images, nrow=int(len(images) ** 0.5), normalize=True, value_range=(-1, 1))
+        if self.pairs is not None:
+            inputs, targets = self.pairs
+            outputs = pl_module.translate(inputs, seed=self.recipe.seed).float().cpu()
+            images = torch.cat([as_signed(inputs), outputs, as_signed(targets)])
+            nrow = len(inputs)
+        else:
+            labels = None if self.labels is None else self.labels.to(pl_module.device)
+            images = pl_module.generate(self.z.to(pl_module.device), labels=labels).float().cpu()
+            nrow = int(len(images) ** 0.5)
+        grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1))
         logger, step = pl_module.logger, pl_module.g_step
         # Only a run directory gets files: without a logger Lightning's log_dir is the cwd.
         # (trainer.log_dir would also hang under DDP: it broadcasts, and only rank 0 is here.)
@@ -72,6 +88,19 @@ class SampleGrid(pl.Callback):
             logger.experiment.add_image("samples", grid, step)
 
 
+def fixed_pairs(data, n: int) -> tuple:
+    """`n` (input, target) pairs of the test split (where the data has one), spread over it:
+    what sample grids show at every step."""
+    images = load_images(data, split="test")
+    index = torch.linspace(0, len(images.pixels) - 1, min(n, len(images.pixels))).long()
+    return images.conditions[index], images.pixels[index]
+
+
+def as_signed(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> [-1, 1], the generators' range."""
+    return images.float() / 127.5 - 1.0
+
+
 class FIDTracker(pl.Callback):
     """Every `metrics.fid_every` generator steps: FID of the sampling generator, logged as `fid`.
 
@@ -86,6 +115,7 @@ class FIDTracker(pl.Callback):
         self.extractor: Optional[nn.Module] = None
         self.fid = None
         self.protocol: Optional[Protocol] = None
+        self.conditions: Optional[torch.Tensor] = None
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         metrics, data = self.recipe.metrics, self.recipe.data
@@ -96,6 +126,9 @@ class FIDTracker(pl.Callback):
             self.extractor = compiled(self.extractor)
         self.fid = feature_fid().to(pl_module.device)
         images = load_images(data, split=metrics.fid_reference_split)
+        # A paired model translates the reference split's inputs: its outputs are compared
+        # with those inputs' own targets.
+        self.conditions = images.conditions
         key = real_key(data, metrics.fid_reference_split, images, weights, metrics.fid_num_real,
                        metrics.inception_precision)
         if trainer.is_global_zero:
@@ -120,11 +153,17 @@ class FIDTracker(pl.Callback):
     def evaluate(self, pl_module, world_size: int = 1, rank: int = 0) -> torch.Tensor:
         """FID of `fid_num_fake` images from fixed latents, split across ranks."""
         metrics = self.recipe.metrics
-        # The same latents at every evaluation: changes in FID then come from the generator.
-        z = torch.randn(metrics.fid_num_fake, pl_module.generator.latent_dim,
-                        generator=torch.Generator().manual_seed(self.recipe.seed + 1))
-        for chunk in z[rank::world_size].split(metrics.fid_batch_size):
-            images = pl_module.generate(chunk.to(pl_module.device))
+        if self.conditions is not None:
+            inputs = self.conditions[:metrics.fid_num_fake][rank::world_size]
+            chunks = [pl_module.translate(chunk, seed=self.recipe.seed + 1)
+                      for chunk in inputs.split(metrics.fid_batch_size)]
+        else:
+            # The same latents at every evaluation: changes in FID then come from the generator.
+            z = torch.randn(metrics.fid_num_fake, pl_module.generator.latent_dim,
+                            generator=torch.Generator().manual_seed(self.recipe.seed + 1))
+            chunks = (pl_module.generate(chunk.to(pl_module.device))
+                      for chunk in z[rank::world_size].split(metrics.fid_batch_size))
+        for images in chunks:
             features = features_of(self.extractor, to_uint8_rgb(images), metrics.fid_batch_size)
             self.fid.update(features, real=False)
         value = self.fid.compute()

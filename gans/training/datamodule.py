@@ -105,6 +105,8 @@ class GANDataModule(pl.LightningDataModule):
         tensors = (self.images.pixels,)
         if self.data.conditional:
             tensors += (torch.as_tensor(self.images.labels, dtype=torch.long),)
+        if self.images.conditions is not None:  # paired data: each target's input image
+            tensors += (self.images.conditions,)
         return DataLoader(TensorDataset(*tensors), batch_size=self.batch_size,
                           sampler=sampler, drop_last=True, num_workers=self.data.num_workers,
                           persistent_workers=self.data.num_workers > 0)

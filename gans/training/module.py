@@ -96,6 +96,8 @@ class GANModule(pl.LightningModule):
         # The class names travel with the checkpoint, so `gans sample --class` maps names to
         # the indices this run trained with.
         self.save_hyperparameters({"recipe": recipe, "class_names": self.class_names})
+        # Paired data (pix2pix): G translates each target's input image, which D sees too.
+        self.paired = data.is_paired(self.recipe.data)
         self.generator, self.discriminator = build_networks(self.recipe)
         if self.recipe.train.channels_last:  # before the EMA copy, so that it shares the layout
             self.generator.to(memory_format=torch.channels_last)
@@ -214,8 +216,22 @@ class GANModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ the step
 
+    def fake_inputs(self, n: int, real_labels: Optional[torch.Tensor]) -> tuple:
+        """(z, condition) for `n` fakes: latents and classes from this rank's stream, or for
+        paired data no latent and the reals' own input images (so each fake has a target)."""
+        if self.paired:
+            return None, real_labels
+        return self.latents(n), self.fake_labels(n)
+
+    def fakes(self, z: Optional[torch.Tensor], labels: Optional[torch.Tensor]) -> torch.Tensor:
+        """The training generator's images from `fake_inputs`."""
+        return self.generator(labels) if self.paired else self.generator(z, labels)
+
     def training_step(self, batch, batch_idx: int) -> None:
-        pixels, real_labels = batch if self.num_classes else (batch[0], None)
+        if self.paired:  # (targets, their input images), both uint8, normalised alike
+            pixels, real_labels = batch[0], batch[1].to(self.dtype_for_data) / 127.5 - 1.0
+        else:
+            pixels, real_labels = batch if self.num_classes else (batch[0], None)
         real = pixels.to(self.dtype_for_data) / 127.5 - 1.0
         clock, step = self.clock, self.trainer.global_step
         updates_done = {"discriminator": clock.d_steps(step), "generator": clock.g_steps(step)}
@@ -225,11 +241,10 @@ class GANModule(pl.LightningModule):
         log_now = g_update_now and (updates_done["generator"] + 1) % self.recipe.train.log_every == 0
 
         self.seed_step()
-        z = self.latents(real.size(0))
-        labels = self.fake_labels(real.size(0))
+        z, labels = self.fake_inputs(real.size(0), real_labels)
         fresh = self.recipe.train.g_fresh_latents
         with torch.set_grad_enabled(g_update_now and not fresh):  # one G forward for D and G
-            fake = self.generator(z, labels)
+            fake = self.fakes(z, labels)
         ctx = StepContext(self, real, real_labels, z, labels, fake, input_grad=frozenset(
             name for phase in phases["discriminator"] for name in phase.input_grad),
             grad_through_augment=self.recipe.augment.penalties_at == "original")
@@ -240,7 +255,7 @@ class GANModule(pl.LightningModule):
         if not g_update_now:
             return
         if fresh:
-            ctx.use_fakes_for_generator(self.latents(real.size(0)), self.fake_labels(real.size(0)))
+            ctx.use_fakes_for_generator(*self.fake_inputs(real.size(0), real_labels))
         g_loss, g_grad_norm, g_terms = self.update("generator", phases["generator"], ctx)
         self.average_buffers()
         if self.g_ema is not None:
@@ -419,6 +434,16 @@ class GANModule(pl.LightningModule):
             return network(z, labels)
         finally:
             network.train(was_training)
+
+    @torch.no_grad()
+    def translate(self, conditions: torch.Tensor, use_ema: bool = True,
+                  seed: int = 0) -> torch.Tensor:
+        """A paired model's images from uint8 input images (N, C, H, W); the dropout noise
+        is drawn from `seed`, so the same inputs give the same images at every call."""
+        from gans.sampling.generate import translate
+
+        return translate(self.sampling_generator if use_ema else self.generator,
+                         conditions.to(self.device), seed)
 
     # ------------------------------------------------------------------ optimizers
 

@@ -263,6 +263,11 @@ def _dry_run(generator: torch.nn.Module, discriminator: torch.nn.Module) -> None
     generator.eval(), discriminator.eval()
     try:
         with torch.random.fork_rng(devices=[]):  # the networks are on the CPU until fit
+            if getattr(generator, "translates_images", False):  # pix2pix: input images
+                resolution = generator.resolution
+                inputs = torch.zeros(2, generator.channels, resolution, resolution)
+                discriminator(generator(inputs), inputs)
+                return
             labels = torch.zeros(2, dtype=torch.long) if getattr(generator, "num_classes", 0) \
                 else None  # any class: a conditional model needs one
             discriminator(generator(torch.randn(2, generator.latent_dim), labels), labels)

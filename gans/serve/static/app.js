@@ -19,7 +19,7 @@ const el = (tag, props = {}, ...children) => {
 const DEFAULTS = {
   panel: "sample", run: "", ckpt: "", ema: 1, seed: 0, n: 16, psi: 1, tz: 0, class: "",
   pins: "", rows: "1,2,3", cols: "4,5,6", layers: "", frames: 16, fps: 12, format: "gif",
-  near: "", space: "pixels", k: 8, ckpt2: "", step: -1,
+  near: "", space: "pixels", k: 8, ckpt2: "", step: -1, sketch_seed: 0,
 };
 const state = { ...DEFAULTS };
 let model = null;       // /api/model of the selected checkpoint
@@ -195,6 +195,13 @@ async function loadModel() {
   const mixTab = document.querySelector('nav button[data-panel="mix"]');
   mixTab.disabled = !model.style_mixing;
   mixTab.title = model.style_mixing ? "" : "this checkpoint's model has no per-layer styles";
+  // An image-to-image model makes images from drawings only: the seed panels are off.
+  for (const name of NOISE_PANELS) {
+    const tab = document.querySelector(`nav button[data-panel="${name}"]`);
+    if (!tab || (name === "mix" && !model.translates)) continue;
+    tab.disabled = model.translates;
+    tab.title = model.translates ? "this checkpoint is an image-to-image model: draw in Sketch" : "";
+  }
   if (model.style_mixing) {
     const [start, stop] = state.layers ? state.layers.split("-").map(Number) : model.default_layers;
     for (const id of ["layer-start", "layer-stop"]) $(id).max = model.num_ws;
@@ -557,15 +564,126 @@ async function drawCompare() {
   });
 }
 
+// ------------------------------------------------------------------------ sketch
+// The canvas is white with black strokes; while the user draws, its PNG goes to /api/sketch
+// at most every SKETCH_MS and never with a request in flight, so the image follows the pen.
+
+const NOISE_PANELS = ["sample", "mix", "walk", "nearest", "compare"];
+const SKETCH_MS = 150;
+const sketch = { inked: false, dirty: false, busy: false, timer: null, strokes: 0 };
+
+function clearCanvas() {
+  const canvas = $("sketch-canvas");
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  Object.assign(sketch, { inked: false, dirty: false, strokes: 0 });
+  tokens.sketch = (tokens.sketch || 0) + 1;  // an answer for the old drawing is dropped
+  for (const id of ["sketch-input", "sketch-output"]) $(id).removeAttribute("src");
+  $("sketch-state").textContent = "draw with the mouse, a pen or a finger";
+}
+
+function sketchChanged() {
+  sketch.dirty = true;
+  if (!sketch.timer) sketch.timer = setTimeout(() => { sketch.timer = null; translateSketch(); }, SKETCH_MS);
+}
+
+async function translateSketch() {
+  if (sketch.busy || !sketch.dirty || !sketch.inked || !model || !model.translates) return;
+  sketch.dirty = false;
+  sketch.busy = true;
+  try {
+    await guarded("sketch", async (current) => {
+      const png = await new Promise((resolve) => $("sketch-canvas").toBlob(resolve, "image/png"));
+      const answer = await api("/api/sketch", { ckpt: state.ckpt, ema: state.ema ? 1 : 0, seed: state.sketch_seed },
+        { method: "POST", body: png, headers: { "content-type": "image/png" } });
+      if (!current()) return;
+      $("sketch-input").src = answer.input;
+      $("sketch-output").src = answer.output;
+      $("sketch-state").textContent = `${sketch.strokes} stroke${sketch.strokes === 1 ? "" : "s"}, ` +
+        `${answer.resolution}px, seed ${answer.seed}`;
+    });
+  } finally {
+    sketch.busy = false;
+  }
+  if (sketch.dirty) sketchChanged();  // strokes drawn while the answer was on its way
+}
+
+function bindCanvas() {
+  const canvas = $("sketch-canvas");
+  let last = null;
+  const at = (event) => {
+    const box = canvas.getBoundingClientRect();
+    return [(event.clientX - box.left) * canvas.width / box.width,
+            (event.clientY - box.top) * canvas.height / box.height];
+  };
+  const line = (from, to) => {
+    const ctx = canvas.getContext("2d");
+    Object.assign(ctx, { lineCap: "round", lineJoin: "round", strokeStyle: "#000",
+                         lineWidth: Number($("sketch-pen").value) });
+    ctx.beginPath();
+    ctx.moveTo(...from);
+    ctx.lineTo(...to);
+    ctx.stroke();
+  };
+  canvas.addEventListener("pointerdown", (event) => {
+    if (!model || !model.translates) return;
+    canvas.setPointerCapture(event.pointerId);
+    last = at(event);
+    line(last, last);  // a click is a dot
+    sketch.inked = true;
+    sketchChanged();
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!last) return;
+    const next = at(event);
+    line(last, next);
+    last = next;
+    sketchChanged();
+  });
+  const end = () => {
+    if (!last) return;
+    last = null;
+    sketch.strokes += 1;
+    sketchChanged();
+  };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+  $("sketch-clear").onclick = clearCanvas;
+  $("sketch-seed").onchange = () => { set({ sketch_seed: Number($("sketch-seed").value) }); sketchChanged(); };
+  clearCanvas();
+}
+
+async function drawSketch() {
+  const ready = Boolean(model && model.translates);
+  $("sketch-needs").hidden = ready;
+  $("sketch-area").hidden = !ready;
+  if (ready) {
+    sketchChanged();
+    return;
+  }
+  // A noise model: offer the image-to-image checkpoints that are served.
+  const paired = [];
+  for (const run of listing ? listing.runs : []) {
+    if (run.recipe && run.recipe.paired) for (const c of run.checkpoints) paired.push([c.id, `${run.name}: ${c.name}`]);
+  }
+  $("sketch-needs-text").textContent = (model ? `${model.recipe} (${model.generator}) makes images from noise. ` : "") +
+    "Sketches need a pix2pix run: an image-to-image checkpoint trained with recipes/pix2pix/" +
+    (paired.length ? ". Served here:" : "; none is under the served paths.");
+  $("sketch-choices").replaceChildren(...paired.map(([id, label]) => el("button", {
+    type: "button", textContent: label, title: "draw with this checkpoint", onclick: () => chooseCheckpoint(id, "sketch") })));
+}
+
 // ------------------------------------------------------------------------ panels
 
 const PANELS = {
   runs: drawRuns, sample: drawSample, mix: drawMix, walk: async () => {}, nearest: drawNearest,
-  compare: drawCompare, project: prepareProject,
+  sketch: drawSketch, compare: drawCompare, project: prepareProject,
 };
 
 function showPanel(name) {
   if (!(name in PANELS)) name = "sample";
+  if (model && model.translates && NOISE_PANELS.includes(name)) name = "sketch";
   set({ panel: name });
   for (const section of document.querySelectorAll("section[data-panel]")) {
     section.classList.toggle("active", section.dataset.panel === name);
@@ -627,6 +745,7 @@ function bind() {
   $("project-mix").onclick = () => aroundProjection("mix");
   $("project-move").onclick = () => aroundProjection("toward");
   $("step").oninput = () => { set({ step: Number($("step").value) }); showStep(Number($("step").value)); };
+  bindCanvas();
 }
 
 function showTruncation() {
@@ -648,6 +767,7 @@ function fillControls() {
   $("format").value = state.format;
   $("space").value = state.space;
   $("k").value = state.k;
+  $("sketch-seed").value = state.sketch_seed;
   showTruncation();
 }
 
