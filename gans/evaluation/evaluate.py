@@ -152,7 +152,7 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     generated_by = {"generator": f"{checkpoint} ({weights_kind} weights)", "seed": options.seed}
     results: dict = {}
 
-    extractor = real = None
+    extractor = real = protocol = None
     if metrics & {"fid", "kid", "pr", "dc", "intra_fid"}:
         weights = resolve_inception_weights(recipe.metrics.inception_weights)
         extractor = at_precision(make_extractor(weights), options.precision).to(device)
@@ -171,19 +171,8 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     fake_labels = torch.arange(options.num_fake) % len(names) if names else None
     fake, predicted = _generated(generator, extractor, classifier, options, device, fake_labels)
 
-    if "fid" in metrics:
-        fid = feature_fid()
-        fid.update(real, real=True)
-        fid.update(fake, real=False)
-        results["fid"] = {"value": fid.compute().item(), **protocol}
-    if "kid" in metrics:
-        results["kid"] = {**_kid(real, fake, options.seed), **protocol}
-    if "pr" in metrics:
-        for name, value in manifold.precision_recall(real, fake, k=3).items():
-            results[name] = {"value": value, "k": 3, **protocol}
-    if "dc" in metrics:
-        for name, value in manifold.density_coverage(real, fake, k=5).items():
-            results[name] = {"value": value, "k": 5, **protocol}
+    if real is not None:
+        results.update(_feature_metrics(metrics, real, fake, protocol, options.seed))
     if "coverage" in metrics:
         if images.labels is None:
             raise GansError("--metrics coverage needs labelled reference images; "
@@ -258,19 +247,7 @@ def _evaluate_paired(checkpoint: Path, generator, recipe, weights_kind: str,
         protocol = {"extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
                     "num_fake": num_fake, "num_real": num_real, "reference": reference,
                     "resize": RESIZE, "precision": options.precision, **generated_by}
-        if "fid" in metrics:
-            fid = feature_fid()
-            fid.update(real, real=True)
-            fid.update(fake, real=False)
-            results["fid"] = {"value": fid.compute().item(), **protocol}
-        if "kid" in metrics:
-            results["kid"] = {**_kid(real, fake, options.seed), **protocol}
-        if "pr" in metrics:
-            for name, value in manifold.precision_recall(real, fake, k=3).items():
-                results[name] = {"value": value, "k": 3, **protocol}
-        if "dc" in metrics:
-            for name, value in manifold.density_coverage(real, fake, k=5).items():
-                results[name] = {"value": value, "k": 5, **protocol}
+        results.update(_feature_metrics(metrics, real, fake, protocol, options.seed))
     plain = {"num_fake": num_fake, "num_real": num_fake, "reference": reference, **generated_by}
     if "l1" in metrics:
         truth = to_uint8_rgb(targets)
@@ -296,6 +273,26 @@ def _evaluate_paired(checkpoint: Path, generator, recipe, weights_kind: str,
                 "extractor": f"{classifier_module} classifier",
                 "weights_sha256": lib.weights_sha256(),
                 "resize": "to 28x28 inside the classifier", **plain}
+    return results
+
+
+def _feature_metrics(metrics: set, real: torch.Tensor, fake: torch.Tensor, protocol: dict,
+                     seed: int) -> dict:
+    """FID, KID, precision/recall and density/coverage of Inception features, as asked."""
+    results: dict = {}
+    if "fid" in metrics:
+        fid = feature_fid()
+        fid.update(real, real=True)
+        fid.update(fake, real=False)
+        results["fid"] = {"value": fid.compute().item(), **protocol}
+    if "kid" in metrics:
+        results["kid"] = {**_kid(real, fake, seed), **protocol}
+    if "pr" in metrics:
+        for name, value in manifold.precision_recall(real, fake, k=3).items():
+            results[name] = {"value": value, "k": 3, **protocol}
+    if "dc" in metrics:
+        for name, value in manifold.density_coverage(real, fake, k=5).items():
+            results[name] = {"value": value, "k": 5, **protocol}
     return results
 
 
