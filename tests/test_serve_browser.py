@@ -285,8 +285,9 @@ def test_sketch_panel_translates_strokes_as_they_are_drawn(sketch_page, sketch_c
     page.click("#sketch-choices button")
     page.wait_for_selector("#sketch-canvas", state="visible")
     assert query(page)["ckpt"] == sketch_ckpt and query(page)["panel"] == "sketch"
-    # The seed panels are off for an image-to-image model.
+    # The seed panels, and projection into a latent, are off for an image-to-image model.
     assert page.is_disabled("nav button[data-panel='sample']")
+    assert page.is_disabled("nav button[data-panel='project']")
 
     stroke(page, [(60, 60), (196, 60), (196, 220), (60, 220), (60, 60)])
     wait_until(page, "(() => { const i = document.getElementById('sketch-output');"

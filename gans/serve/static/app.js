@@ -568,7 +568,7 @@ async function drawCompare() {
 // The canvas is white with black strokes; while the user draws, its PNG goes to /api/sketch
 // at most every SKETCH_MS and never with a request in flight, so the image follows the pen.
 
-const NOISE_PANELS = ["sample", "mix", "walk", "nearest", "compare"];
+const NOISE_PANELS = ["sample", "mix", "walk", "project", "nearest", "compare"];
 const SKETCH_MS = 150;
 const sketch = { inked: false, dirty: false, busy: false, timer: null, strokes: 0 };
 
