@@ -392,8 +392,10 @@ async function startWalk() {
   });
 }
 
-async function pollWalk(id) {
-  for (let tries = 0; tries < 3000 && walkJob === id; tries++) {
+// Follows a background job until it ends or `wanted()` turns false: progress and state shown
+// in `view.progress` / `view.state`, `view.update(job)` at every poll, `view.done(job)` once.
+async function pollJob(id, wanted, view) {
+  for (let tries = 0; tries < view.tries && wanted(); tries++) {
     let job;
     try {
       job = await api(`/api/jobs/${id}`);
@@ -401,8 +403,26 @@ async function pollWalk(id) {
       showError(err.message);
       break;
     }
-    $("walk-progress").value = job.progress;
+    view.progress.value = job.progress;
+    if (view.update) view.update(job);
     if (job.state === "done") {
+      view.done(job);
+      break;
+    }
+    if (job.state === "error" || job.state === "cancelled") {
+      view.state.textContent = job.state;
+      if (job.state === "error") showError(job.message);
+      break;
+    }
+    view.state.textContent = job.message || `running ${Math.round(job.progress * 100)}%`;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function pollWalk(id) {
+  await pollJob(id, () => walkJob === id, {
+    progress: $("walk-progress"), state: $("walk-state"), tries: 3000,
+    done: (job) => {
       const url = job.result;
       const media = job.params.format === "mp4"
         ? el("video", { src: url, autoplay: true, loop: true, muted: true, controls: true })
@@ -410,16 +430,8 @@ async function pollWalk(id) {
       $("walk-result").replaceChildren(media, el("div", {},
         el("a", { href: url, download: "", textContent: `download ${job.params.format.toUpperCase()}` })));
       $("walk-state").textContent = `done in ${job.seconds} s`;
-      break;
-    }
-    if (job.state === "error" || job.state === "cancelled") {
-      $("walk-state").textContent = job.state;
-      if (job.state === "error") showError(job.message);
-      break;
-    }
-    $("walk-state").textContent = job.message || `running ${Math.round(job.progress * 100)}%`;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+    },
+  });
   if (walkJob === id) { walkJob = null; $("walk-cancel").disabled = true; }
 }
 
@@ -469,35 +481,22 @@ async function startProject() {
 
 async function pollProject(id) {
   let shown = 0;
-  for (let tries = 0; tries < 12000 && projectJob === id; tries++) {
-    let job;
-    try {
-      job = await api(`/api/jobs/${id}`);
-    } catch (err) {
-      showError(err.message);
-      break;
-    }
-    $("project-progress").value = job.progress;
-    for (const src of (job.frames || []).slice(shown)) {
-      $("project-frames").append(el("img", { src, alt: `step ${shown}`, className: "pixelated" }));
-      shown += 1;
-    }
-    if (job.state === "done") {
+  await pollJob(id, () => projectJob === id, {
+    progress: $("project-progress"), state: $("project-state"), tries: 12000,
+    update: (job) => {
+      for (const src of (job.frames || []).slice(shown)) {
+        $("project-frames").append(el("img", { src, alt: `step ${shown}`, className: "pixelated" }));
+        shown += 1;
+      }
+    },
+    done: (job) => {
       $("project-frames").append(el("img", { src: job.result, alt: "projection", id: "project-image", className: "pixelated" }));
       $("project-state").textContent = `done in ${job.seconds} s: PSNR ${job.psnr_db} dB` +
         (job.found_class ? `, class ${job.found_class}` : "");
       projected = id;
       $("project-after").hidden = false;
-      break;
-    }
-    if (job.state === "error" || job.state === "cancelled") {
-      $("project-state").textContent = job.state;
-      if (job.state === "error") showError(job.message);
-      break;
-    }
-    $("project-state").textContent = `running ${Math.round(job.progress * 100)}%`;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+    },
+  });
   if (projectJob === id) { projectJob = null; $("project-cancel").disabled = true; }
 }
 
