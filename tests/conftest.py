@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,33 @@ def sketch_runs(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sketch_ckpt(sketch_runs) -> str:
     return "pix2pix-runs/p2p-tiny/version_0/checkpoints/last.ckpt"
+
+
+FOLDER_CLASSES = ("boots", "coats", "hats")
+
+
+@pytest.fixture(scope="session")
+def labelled_runs(tmp_path_factory) -> Path:
+    """folder-runs/folder-cond/version_0: a four-step conditional DCGAN on a folder whose
+    subfolders (FOLDER_CLASSES) are its classes; the folder is removed after training, so the
+    explorer can only have the names from the checkpoint."""
+    tmp = tmp_path_factory.mktemp("labelled")
+    images = tmp / "images"
+    for name in FOLDER_CLASSES:
+        random_images(images / name, 8)
+    run = train_recipe({
+        "name": "folder-cond", "seed": 4,
+        "model": {"generator": {"name": "dcgan", "latent_dim": 8, "width": 8},
+                  "discriminator": {"name": "dcgan", "width": 8}},
+        "data": {"name": "folder", "root": str(images), "resolution": 16, "channels": 3,
+                 "conditional": True},
+        "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 4, "sample_every": 4,
+                  "sample_grid": 4, "log_every": 1, "ema": 0.9},
+        "trainer": SERVE_TRAINER, "metrics": {"fid_every": 0}}, tmp, tmp / "folder-runs")
+    shutil.rmtree(images)
+    return run.parent.parent
+
+
+@pytest.fixture(scope="session")
+def labelled_ckpt(labelled_runs) -> str:
+    return "folder-runs/folder-cond/version_0/checkpoints/last.ckpt"

@@ -337,3 +337,39 @@ def test_intra_fid_per_folder_class(folder_run, monkeypatch):
         shutil.rmtree(root)
     assert list(figure["per_class"]) == list(CLASSES)
     assert figure["per_class_images"]["square"] == {"num_real": 6, "num_fake": 4}
+
+
+def test_resuming_a_labelled_folder_run_goes_on_as_one_run_and_refuses_a_changed_folder(
+        tmp_path, capsys):
+    """The resumed run reads its classes from the run's recipe (data.classes) and its labels
+    from the folder again: the same pairs of image and label in the same order, so stopping and
+    resuming ends with the weights of one straight run. A folder that gained a class since
+    would give the embedding another row: one line, exit 2, and the run's checkpoint kept."""
+    root = labelled_folder(tmp_path / "shapes", per_class=6)
+    raw = tiny_recipe(tmp_path, root, steps=5, checkpoint_every=100, sample_every=100)
+    raw["data"]["conditional"] = True
+    raw["metrics"] = {"fid_every": 0}
+    recipe = tmp_path / "cond.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe), "--out", str(tmp_path / "straight")]) == 0
+    straight = torch.load(tmp_path / "straight" / "tiny" / "version_0" / "checkpoints" /
+                          "last.ckpt", weights_only=True)["state_dict"]
+
+    assert main(["train", str(recipe), "--out", str(tmp_path / "stopped"),
+                 "--set", "train.steps=2"]) == 0
+    run_dir = tmp_path / "stopped" / "tiny" / "version_0"
+    assert main(["train", "--resume", str(run_dir), "--set", "train.steps=5"]) == 0
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resumed = torch.load(last, weights_only=True)["state_dict"]
+    differ = [k for k, v in straight.items() if not torch.equal(v, resumed[k])]
+    assert not differ, differ
+
+    write_png(root / "triangle" / "0.png", (250, 250, 0))
+    before = last.read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir), "--set", "train.steps=7"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "data.classes records 'circle', 'square', 'stripes'" in err and "'triangle'" in err
+    assert "restore the data" in err
+    assert last.read_bytes() == before

@@ -158,3 +158,22 @@ def test_extending_a_finished_run_is_bit_identical_to_training_longer(tmp_path, 
     extended = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     differ = [k for k, v in straight.items() if not torch.equal(v, extended[k])]
     assert not differ, differ
+
+
+def test_the_data_order_follows_from_the_batches_trained_alone():
+    """Wherever Lightning cuts epochs or restarts an iterator, the next batch is the one after
+    the batches already trained; an iterator gives one epoch's worth of batches, then ends."""
+    from gans.training.datamodule import ResumableSampler
+
+    trained = [0]
+    sampler = ResumableSampler(18, 4, num_replicas=1, rank=0, seed=5,
+                               batches_done=lambda: trained[0])  # 4 batches a pass, 2 dropped
+    stream = []
+    for _ in range(3):
+        stream += list(sampler)
+        trained[0] += 4
+    assert len(stream) == 3 * 16 and all(len(set(stream[i:i + 16])) == 16 for i in (0, 16, 32))
+    assert stream[:16] != stream[16:32]  # each pass shuffles anew
+    for start in range(9):
+        trained[0] = start
+        assert list(sampler) == stream[4 * start:4 * (start + 4)]

@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -38,9 +39,11 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, serve_runs):
-    with running_server([serve_runs]) as url:
+@contextmanager
+def page_over(browser, *roots):
+    """A fresh page on a server over `roots`; on leaving, no JavaScript error was raised and no
+    request left the server."""
+    with running_server(list(roots)) as url:
         context = browser.new_context(viewport={"width": 1200, "height": 900})
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
@@ -53,6 +56,12 @@ def page(browser, serve_runs):
         context.close()
     assert not page.crashes, f"JavaScript errors: {page.crashes}"
     assert not page.outside, f"requests outside the server: {page.outside}"
+
+
+@pytest.fixture
+def page(browser, serve_runs):
+    with page_over(browser, serve_runs) as page:
+        yield page
 
 
 def wait_until(page, script: str, arg=None):
@@ -246,19 +255,8 @@ def test_project_panel_uploads_converges_and_varies(page, dcgan_ckpt, style_ckpt
 @pytest.fixture
 def sketch_page(browser, serve_runs, sketch_runs):
     """The page over the explorer runs and the pix2pix run, as `page` is over the first."""
-    with running_server([serve_runs, sketch_runs]) as url:
-        context = browser.new_context(viewport={"width": 1200, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        page.base = url
-        crashes, outside = [], []
-        page.on("pageerror", lambda exc: crashes.append(str(exc)))
-        page.on("request", lambda request: None if request.url.startswith(
-            (url, "data:", "blob:")) else outside.append(request.url))
+    with page_over(browser, serve_runs, sketch_runs) as page:
         yield page
-        context.close()
-    assert not crashes, f"JavaScript errors: {crashes}"
-    assert not outside, f"requests outside the server: {outside}"
 
 
 def stroke(page, points: list) -> None:
@@ -313,3 +311,28 @@ def test_sketch_panel_translates_strokes_as_they_are_drawn(sketch_page, sketch_c
     assert output_src(page) == ""
     stroke(page, [(100, 40), (100, 230)])
     wait_until(page, "document.getElementById('sketch-output').src.startsWith('data:')")
+
+
+def test_class_picker_names_the_classes_of_a_labelled_folder(browser, labelled_runs,
+                                                            labelled_ckpt):
+    from conftest import FOLDER_CLASSES
+
+    with page_over(browser, labelled_runs) as page:
+        page.goto(f"{page.base}/?ckpt={labelled_ckpt}&n=4&seed=0")
+        page.wait_for_selector("body[data-ready='1']")
+        wait_until(page, "document.querySelectorAll('#grid img').length === 4")
+        options = page.eval_on_selector_all("#class option", "nodes => nodes.map(n => n.textContent)")
+        assert options == ["every class in turn", *FOLDER_CLASSES]
+        assert grid_captions(page) == ["0 · boots", "1 · coats", "2 · hats", "3 · boots"]
+
+        before = grid_sources(page)
+        page.select_option("#class", label="hats")
+        wait_until(page, "[...document.querySelectorAll('#grid figcaption span')]"
+                         ".every(n => n.textContent.endsWith(' · hats'))")
+        assert grid_sources(page) != before and query(page)["class"] == "2"
+
+        page.click("nav button[data-panel='project']")
+        names = page.eval_on_selector_all("#project-toward option",
+                                          "nodes => nodes.map(n => n.textContent)")
+        assert names == list(FOLDER_CLASSES)
+        assert not page.is_visible("#message")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import pytorch_lightning as pl
 import torch
@@ -16,49 +16,49 @@ from gans.training.clock import Clock
 
 
 class ResumableSampler(DistributedSampler):
-    """DistributedSampler's order in any number of processes: every epoch a permutation seeded
-    by seed + epoch, of which each rank takes its 1/N share. `start_at(batches)` makes the next
-    pass begin that many batches into the epoch, so a resumed run sees the data in the order
-    the uninterrupted run would have."""
+    """DistributedSampler's order in any number of processes: every pass over the data a
+    permutation seeded by seed + pass, of which each rank takes its 1/N share, cut to whole
+    batches. Each iterator starts where `batches_done()` batches of training left that order
+    and gives one epoch's worth of batches, into the next pass if need be, so the data a run
+    sees follows from the batches it has trained alone. Lightning's epochs are only where it starts a new iterator: a resumed
+    run whose checkpoint Lightning counts as part way into an epoch (or as one done) sees the
+    data the uninterrupted run would have."""
 
-    def __init__(self, size: int, batch_size: int, num_replicas: int, rank: int, seed: int):
+    def __init__(self, size: int, batch_size: int, num_replicas: int, rank: int, seed: int,
+                 batches_done: Callable[[], int] = lambda: 0):
         super().__init__(range(size), num_replicas=num_replicas, rank=rank, shuffle=True,
                          seed=seed)
         self.batch_size = batch_size
-        self.skip = 0
-        self.first_epoch = 0
-        self._first_epoch_from_lightning: Optional[int] = None
+        self.batches_done = batches_done
 
     @property
     def batches_per_epoch(self) -> int:
-        return self.num_samples // self.batch_size  # the loader drops the last partial batch
+        return self.num_samples // self.batch_size  # a last partial batch is dropped
 
-    def start_at(self, batches_done: int) -> None:
-        """Go on from where `batches_done` batches of training left the data."""
-        self.first_epoch, within = divmod(batches_done, self.batches_per_epoch)
-        self.skip = within * self.batch_size
+    def __len__(self) -> int:
+        return self.batches_per_epoch * self.batch_size
 
     def set_epoch(self, epoch: int) -> None:
-        # Lightning numbers epochs itself, and a checkpoint written after `fit` stopped part
-        # way through an epoch (a finished run, extended with --resume) already counts that
-        # epoch as done: the order follows the batches trained instead.
-        if self._first_epoch_from_lightning is None:
-            self._first_epoch_from_lightning = epoch
-        super().set_epoch(self.first_epoch + epoch - self._first_epoch_from_lightning)
+        pass  # the pass follows from the batches trained, not from Lightning's epoch count
 
     def __iter__(self):
-        indices = list(super().__iter__())[self.skip:]
-        self.skip = 0  # only the first pass after a resume is partial
-        return iter(indices)
+        # One epoch's worth of batches from wherever training stands, across passes if need be.
+        passes, within = divmod(self.batches_done(), self.batches_per_epoch)
+        indices, skip = [], within * self.batch_size
+        while len(indices) < len(self):
+            self.epoch = passes
+            indices += list(super().__iter__())[skip:len(self)]
+            passes, skip = passes + 1, 0
+        return iter(indices[:len(self)])
 
 
 class GANDataModule(pl.LightningDataModule):
     """Shuffled uint8 batches of the training images; the step normalises them.
 
     Each of N processes draws `batch_size` images a step from its own 1/N of the data, in an
-    order fixed by the recipe seed and the epoch (`ResumableSampler`). A resumed run starts
-    part way into its epoch, where the checkpoint was written: `batches_done` is the number of
-    batches trained before, read from the restored step counter.
+    order fixed by the recipe seed and the batches trained (`ResumableSampler`), so a resumed
+    run goes on where the checkpoint was written: `batches_done` is the number of batches
+    trained, read from the step counter each time Lightning starts an iterator.
     """
 
     def __init__(self, data, batch_size: int, seed: int = 0, n_critic: int = 1):
@@ -100,8 +100,8 @@ class GANDataModule(pl.LightningDataModule):
         trainer = self.trainer
         sampler = ResumableSampler(len(self.images.pixels), self.batch_size,
                                    num_replicas=trainer.world_size if trainer else 1,
-                                   rank=trainer.global_rank if trainer else 0, seed=self.seed)
-        sampler.start_at(self.batches_done())
+                                   rank=trainer.global_rank if trainer else 0, seed=self.seed,
+                                   batches_done=self.batches_done)
         tensors = (self.images.pixels,)
         if self.data.conditional:
             tensors += (torch.as_tensor(self.images.labels, dtype=torch.long),)

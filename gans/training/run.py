@@ -215,6 +215,9 @@ def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) 
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         # Checkpoints after the optimizer steps of a generator step are exactly what resume needs.
         warnings.filterwarnings("ignore", message=".*no pre-optimization state was saved.*")
+        # The sampler places every new iterator by the batches trained (ResumableSampler), so a
+        # mid-epoch resume continues the data exactly, which Lightning cannot see.
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
         # Lightning 2.6 on torch 2.14 warns about its own pytree use at every run; nothing to act on.
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
         try:
