@@ -124,6 +124,12 @@ def is_derived(source) -> bool:
     return bool(getattr(source, "derived", False))
 
 
+def image_source(data) -> str:
+    """The dataset whose images a data section trains towards: a derived dataset's targets are
+    its source's own images (edges of Fashion-MNIST aim at Fashion-MNIST)."""
+    return data.source if is_derived(DATASETS.get(data.name)) else data.name
+
+
 def to_resolution(pixels: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
     """uint8 (N, C, H, W) -> square `resolution`, `channels`; centre crop keeps aspect."""
     if pixels.size(1) != channels:

@@ -41,6 +41,26 @@ def test_edges_are_deterministic_cached_lines_on_white(monkeypatch):
     assert torch.equal(first.labels, load_images(DataSection(split="test", limit=64)).labels)
 
 
+@needs_fashion
+def test_edges_share_the_cached_features_of_their_source_images():
+    """The targets of Fashion-MNIST edges are Fashion-MNIST's own images: FID on the edges
+    reuses the reference features that Fashion-MNIST runs cached instead of a second Inception
+    pass over them; other images under the same name get a key of their own."""
+    from types import SimpleNamespace
+
+    from gans.evaluation.fid import real_key
+
+    weights = SimpleNamespace(sha256="w")
+    edges, plain = edges_section(), DataSection(split="test", resolution=32, limit=64)
+    edge_images, plain_images = load_images(edges), load_images(plain)
+    assert torch.equal(edge_images.pixels, plain_images.pixels)
+    assert (real_key(edges, "test", edge_images, weights, 64)
+            == real_key(plain, "test", plain_images, weights, 64))
+    other = load_images(edges_section(limit=32))
+    assert real_key(edges, "test", other, weights, 64) != real_key(plain, "test", plain_images,
+                                                                   weights, 64)
+
+
 def test_edge_map_thins_and_drops_specks():
     from gans.paired import edge_map
 

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from gans.cache import cache_dir
-from gans.data import Images
+from gans.data import Images, image_source
 from gans.files import atomic_write
 from gans.evaluation.inception import EXTRACTOR_NAME, InceptionWeights, is_compiled, to_uint8_rgb
 
@@ -99,7 +99,8 @@ def subset(images: Images, n: int, seed: int = 0) -> torch.Tensor:
 
 def real_key(data, split: str, images: Images, weights: InceptionWeights, num_real: int,
              precision: str = "fp32") -> dict:
-    return {"data": data.name, "fingerprint": images.fingerprint(), "split": split,
+    # The features are of the images alone: the targets of a derived dataset share its source's.
+    return {"data": image_source(data), "fingerprint": images.fingerprint(), "split": split,
             "resolution": data.resolution, "channels": data.channels,
             "extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256, "resize": RESIZE,
             "precision": precision, "num_real": min(num_real, len(images.pixels))}
