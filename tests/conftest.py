@@ -64,6 +64,28 @@ def tiny_recipe(tmp_path: Path, data_root: Path, **train) -> dict:
     }
 
 
+def assert_resuming_is_one_run(tmp_path: Path, raw: dict, stop_at: int) -> Path:
+    """Trains the recipe `raw` straight, and again stopped after `stop_at` generator steps and
+    extended with `--resume` to its `train.steps`: the weights must end the same, bit for bit.
+    Returns the resumed run's directory."""
+    from gans.cli import main
+
+    recipe = tmp_path / "resumed.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe), "--out", str(tmp_path / "straight")]) == 0
+    straight = torch.load(tmp_path / "straight" / raw["name"] / "version_0" / "checkpoints" /
+                          "last.ckpt", weights_only=True)["state_dict"]
+    assert main(["train", str(recipe), "--out", str(tmp_path / "stopped"),
+                 "--set", f"train.steps={stop_at}"]) == 0
+    run_dir = tmp_path / "stopped" / raw["name"] / "version_0"
+    assert main(["train", "--resume", str(run_dir),
+                 "--set", f"train.steps={raw['train']['steps']}"]) == 0
+    resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    differ = [k for k, v in straight.items() if not torch.equal(v, resumed[k])]
+    assert not differ, differ
+    return run_dir
+
+
 def random_images(root: Path, count: int, size: int = 16, subfolders: int = 0) -> Path:
     """`count` random RGB PNGs of `size` px under `root` (spread over `subfolders` if any)."""
     generator = torch.Generator().manual_seed(0)

@@ -9,7 +9,7 @@ import time
 import torch
 import yaml
 
-from conftest import tiny_recipe
+from conftest import assert_resuming_is_one_run, tiny_recipe
 from gans.cli import main
 
 
@@ -145,19 +145,7 @@ def test_extending_a_finished_run_is_bit_identical_to_training_longer(tmp_path, 
     epoch (2 of 5 batches), which Lightning already counts as a finished epoch; extended with
     --resume, the data must still go on in the order of the longer run."""
     raw = tiny_recipe(tmp_path, image_folder, steps=4, checkpoint_every=100)
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text(yaml.safe_dump(raw))
-    assert main(["train", str(recipe), "--out", str(tmp_path / "straight")]) == 0
-    straight = torch.load(tmp_path / "straight" / "tiny" / "version_0" / "checkpoints" /
-                          "last.ckpt", weights_only=True)["state_dict"]
-
-    assert main(["train", str(recipe), "--out", str(tmp_path / "extended"),
-                 "--set", "train.steps=2"]) == 0
-    run_dir = tmp_path / "extended" / "tiny" / "version_0"
-    assert main(["train", "--resume", str(run_dir), "--set", "train.steps=4"]) == 0
-    extended = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    differ = [k for k, v in straight.items() if not torch.equal(v, extended[k])]
-    assert not differ, differ
+    assert_resuming_is_one_run(tmp_path, raw, stop_at=2)
 
 
 def test_the_data_order_follows_from_the_batches_trained_alone():
