@@ -243,7 +243,9 @@ def _evaluate_paired(checkpoint: Path, generator, recipe, weights_kind: str,
         key = real_key(section, split, images, weights, num_real, options.precision)
         real, _ = real_features(images, key, extractor, options.batch_size, options.use_cache)
         fake = torch.cat([features_of(extractor, chunk.to(device), options.batch_size).cpu()
-                          for chunk in outputs.split(options.batch_size)])
+                          for chunk in tqdm(outputs.split(options.batch_size),
+                                            desc=f"Inception features of {num_fake} outputs",
+                                            unit="batch", leave=False)])
         protocol = {"extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
                     "num_fake": num_fake, "num_real": num_real, "reference": reference,
                     "resize": RESIZE, "precision": options.precision, **generated_by}
