@@ -20,9 +20,9 @@ class ResumableSampler(DistributedSampler):
     permutation seeded by seed + pass, of which each rank takes its 1/N share, cut to whole
     batches. Each iterator starts where `batches_done()` batches of training left that order
     and gives one epoch's worth of batches, into the next pass if need be, so the data a run
-    sees follows from the batches it has trained alone. Lightning's epochs are only where it starts a new iterator: a resumed
-    run whose checkpoint Lightning counts as part way into an epoch (or as one done) sees the
-    data the uninterrupted run would have."""
+    sees follows from the batches it has trained alone. Lightning's epochs only mark where it
+    starts a new iterator: a resumed run whose checkpoint Lightning counts as part way into an
+    epoch (or as one done) sees the data the uninterrupted run would have."""
 
     def __init__(self, size: int, batch_size: int, num_replicas: int, rank: int, seed: int,
                  batches_done: Callable[[], int] = lambda: 0):
