@@ -321,7 +321,8 @@ def test_class_picker_names_the_classes_of_a_labelled_folder(browser, labelled_r
         page.goto(f"{page.base}/?ckpt={labelled_ckpt}&n=4&seed=0")
         page.wait_for_selector("body[data-ready='1']")
         wait_until(page, "document.querySelectorAll('#grid img').length === 4")
-        options = page.eval_on_selector_all("#class option", "nodes => nodes.map(n => n.textContent)")
+        options = page.eval_on_selector_all("#class option",
+                                            "nodes => nodes.map(n => n.textContent)")
         assert options == ["every class in turn", *FOLDER_CLASSES]
         assert grid_captions(page) == ["0 · boots", "1 · coats", "2 · hats", "3 · boots"]
 
