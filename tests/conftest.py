@@ -135,6 +135,12 @@ def train_recipe(raw: dict, folder: Path, runs: Path) -> Path:
 SERVE_TRAINER = {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False}
 
 
+def serve_train(steps: int, ema: float) -> dict:
+    """The train section of the explorer's tiny runs: a checkpoint and a grid at the end."""
+    return {"steps": steps, "batch_size": 8, "checkpoint_every": steps, "sample_every": steps,
+            "sample_grid": 4, "log_every": 1, "ema": ema}
+
+
 @pytest.fixture(scope="session")
 def serve_runs(tmp_path_factory) -> Path:
     """runs/dcgan-tiny/version_0 and, where Fashion-MNIST is installed,
@@ -167,8 +173,7 @@ def serve_runs(tmp_path_factory) -> Path:
                                         "channel_max": 16}},
             "data": {"name": "fashion-mnist", "resolution": 16, "channels": 1, "limit": 256,
                      "conditional": True},
-            "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 4, "sample_every": 4,
-                      "sample_grid": 4, "log_every": 1, "ema": 0.9},
+            "train": serve_train(4, ema=0.9),
             "trainer": SERVE_TRAINER, "metrics": {"fid_every": 0}}, tmp, runs)
     return runs
 
@@ -201,8 +206,7 @@ def sketch_runs(tmp_path_factory) -> Path:
         "loss": {"name": "pix2pix"},
         "data": {"name": "edges", "source": "fashion-mnist", "split": "test", "resolution": 32,
                  "channels": 1, "limit": 64},
-        "train": {"steps": 3, "batch_size": 8, "checkpoint_every": 3, "sample_every": 3,
-                  "sample_grid": 4, "log_every": 1, "ema": 0.0},
+        "train": serve_train(3, ema=0.0),
         "trainer": SERVE_TRAINER, "metrics": {"fid_every": 0}}, tmp, runs)
     return runs
 
@@ -230,8 +234,7 @@ def labelled_runs(tmp_path_factory) -> Path:
                   "discriminator": {"name": "dcgan", "width": 8}},
         "data": {"name": "folder", "root": str(images), "resolution": 16, "channels": 3,
                  "conditional": True},
-        "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 4, "sample_every": 4,
-                  "sample_grid": 4, "log_every": 1, "ema": 0.9},
+        "train": serve_train(4, ema=0.9),
         "trainer": SERVE_TRAINER, "metrics": {"fid_every": 0}}, tmp, tmp / "folder-runs")
     shutil.rmtree(images)
     return run.parent.parent
