@@ -24,7 +24,7 @@ from torch import nn
 from gans import registry
 from gans.data import class_names
 from gans.errors import GansError
-from gans.recipe import Recipe, apply_overrides, as_recipe, read_yaml
+from gans.recipe import INCEPTION_BATCH_SIZE, Recipe, apply_overrides, as_recipe, read_yaml
 from gans.sampling import generate as _gen
 from gans.sampling.checkpoint import checkpoint_recipe, load_generator, read_checkpoint
 
@@ -579,7 +579,7 @@ def train(recipe: Optional[RecipeLike] = None, out: PathLike = "runs", *,
 
 def evaluate(checkpoint: PathLike, metrics: Union[str, Sequence[str], None] = None,
              num_fake: int = 10000, reference: Optional[PathLike] = None, *,
-             num_real: Optional[int] = None, batch_size: int = 50, seed: int = 0,
+             num_real: Optional[int] = None, batch_size: int = INCEPTION_BATCH_SIZE, seed: int = 0,
              use_cache: bool = True, use_ema: bool = True, device: Optional[str] = None,
              precision: str = "fp32", compile: bool = False, trust: bool = False,
              json_path: Optional[PathLike] = None) -> dict:

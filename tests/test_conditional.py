@@ -292,13 +292,13 @@ class RandomFeatures(torch.nn.Module):
 
 @needs_fashion_mnist
 def test_intra_fid_per_class(conditional_run, monkeypatch):
-    from gans.evaluation import evaluate, fid as metrics
+    from gans.evaluation import evaluate, fid as metrics, inception as inception_module
 
     # 16 features, not Inception's 2048: FID's matrix square root then takes no time.
     monkeypatch.setattr(metrics.FeaturesAsInput, "num_features", 16)
     monkeypatch.setattr(evaluate, "resolve_inception_weights",
                         lambda *_: SimpleNamespace(sha256="random-features"))
-    monkeypatch.setattr(evaluate, "make_extractor", lambda *_: RandomFeatures())
+    monkeypatch.setattr(inception_module, "make_extractor", lambda *_: RandomFeatures())
     options = evaluate.EvalOptions(metrics=("intra_fid", "coverage"), num_fake=40, num_real=200,
                                    batch_size=40, use_cache=False, device="cpu")
     results = evaluate.evaluate(conditional_run, options)
@@ -336,7 +336,7 @@ def fashion_mnist_test_labels():
 def test_intra_fid_compares_each_class_with_its_own_real_images(learned_classes_run, monkeypatch):
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    from gans.evaluation import evaluate, fid as metrics
+    from gans.evaluation import evaluate, fid as metrics, inception as inception_module
     from gans.data import load_images
     from gans.sampling.checkpoint import load_generator
 
@@ -344,7 +344,7 @@ def test_intra_fid_compares_each_class_with_its_own_real_images(learned_classes_
     monkeypatch.setattr(evaluate, "resolve_inception_weights",
                         lambda *_: SimpleNamespace(sha256="random-features"))
     extractor = RecordingFeatures()
-    monkeypatch.setattr(evaluate, "make_extractor", lambda *_: extractor)
+    monkeypatch.setattr(inception_module, "make_extractor", lambda *_: extractor)
     num_fake, num_real = 300, 3000  # a subset of the 10k test images: labels must follow it
     options = evaluate.EvalOptions(metrics=("intra_fid",), num_fake=num_fake, num_real=num_real,
                                    batch_size=num_fake, use_cache=False, device="cpu")

@@ -118,11 +118,12 @@ class RandomFeatures(nn.Module):
 def use_random_features(patch) -> None:
     """FIDTracker with RandomFeatures; `patch(obj, name, value)` is setattr or monkeypatch's."""
     import gans.evaluation.fid
+    import gans.evaluation.inception
     import gans.training.callbacks
 
     patch(gans.training.callbacks, "resolve_inception_weights",
           lambda path=None: SimpleNamespace(sha256="random-features-for-tests", path=None))
-    patch(gans.training.callbacks, "make_extractor", lambda weights: RandomFeatures())
+    patch(gans.evaluation.inception, "make_extractor", lambda weights: RandomFeatures())
     patch(gans.evaluation.fid.FeaturesAsInput, "num_features", FEATURES)
 
 

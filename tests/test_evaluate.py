@@ -66,10 +66,10 @@ def test_eval_prints_figures_with_protocol_and_writes_json(trained_run, tmp_path
 
 
 def test_eval_is_deterministic_and_reads_the_cache(trained_run, tmp_path, capsys, monkeypatch):
-    from gans.evaluation import evaluate
+    from gans.evaluation import evaluate, inception as inception_module
 
     shown = []  # images per Inception call
-    make = evaluate.make_extractor
+    make = inception_module.make_extractor
 
     def counted(*args, **kwargs):
         extractor = make(*args, **kwargs)
@@ -77,7 +77,7 @@ def test_eval_is_deterministic_and_reads_the_cache(trained_run, tmp_path, capsys
             len(inputs[0])))
         return extractor
 
-    monkeypatch.setattr(evaluate, "make_extractor", counted)
+    monkeypatch.setattr(inception_module, "make_extractor", counted)
     ckpt = str(trained_run / "checkpoints" / "last.ckpt")
     args = ["eval", ckpt, "--metrics", "fid", "--num-fake", "16", "--num-real", "17"]
     # --no-cache computes the real features (and stores them) whatever an earlier run left.

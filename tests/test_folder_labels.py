@@ -320,7 +320,7 @@ def test_coverage_on_a_folder_says_what_to_use_instead(folder_run, capsys):
 def test_intra_fid_per_folder_class(folder_run, monkeypatch):
     from test_conditional import RandomFeatures  # a fast stand-in for Inception
 
-    from gans.evaluation import evaluate, fid as metrics
+    from gans.evaluation import evaluate, fid as metrics, inception as inception_module
 
     run_dir = folder_run[0]
     root = yaml.safe_load((run_dir / "recipe.yaml").read_text())["data"]["root"]
@@ -329,7 +329,7 @@ def test_intra_fid_per_folder_class(folder_run, monkeypatch):
         monkeypatch.setattr(metrics.FeaturesAsInput, "num_features", 16)
         monkeypatch.setattr(evaluate, "resolve_inception_weights",
                             lambda *_: SimpleNamespace(sha256="random-features"))
-        monkeypatch.setattr(evaluate, "make_extractor", lambda *_: RandomFeatures())
+        monkeypatch.setattr(inception_module, "make_extractor", lambda *_: RandomFeatures())
         options = evaluate.EvalOptions(metrics=("intra_fid",), num_fake=12, batch_size=12,
                                        use_cache=False, device="cpu")
         figure = evaluate.evaluate(run_dir / "checkpoints" / "last.ckpt", options)["intra_fid"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from gans.errors import GansError
-from gans.recipe import Recipe, apply_override, deep_merge, read_yaml
+from gans.recipe import INCEPTION_BATCH_SIZE, Recipe, apply_override, deep_merge, read_yaml
 
 SUITE_KEYS = ("name", "description", "base", "common", "variants", "grid", "seeds", "budget",
               "eval", "thresholds", "reference_fid_source", "watts", "extends")
@@ -48,7 +48,7 @@ class EvalSpec:
     num_real: Optional[int] = 10000
     reference: str = "test"
     metrics: tuple = ("fid", "kid")
-    batch_size: int = 50
+    batch_size: int = INCEPTION_BATCH_SIZE
 
     def as_dict(self) -> dict:
         return {**dataclasses.asdict(self), "metrics": list(self.metrics)}

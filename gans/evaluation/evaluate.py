@@ -37,11 +37,11 @@ from gans.evaluation.coverage import class_coverage
 from gans.data import Images, class_names, load_images
 from gans.errors import GansError
 from gans.files import atomic_write
-from gans.evaluation.inception import EXTRACTOR_NAME, PRECISIONS, at_precision, compiled, make_extractor, \
+from gans.evaluation.inception import EXTRACTOR_NAME, PRECISIONS, inception, \
     resolve_inception_weights, to_uint8_rgb
 from gans.evaluation.fid import RESIZE, FeaturesAsInput, feature_fid, features_of, real_features, \
     real_key, subset
-from gans.recipe import DataSection
+from gans.recipe import INCEPTION_BATCH_SIZE, DataSection
 from gans.sampling.checkpoint import load_generator
 from gans.sampling.generate import latents
 
@@ -59,7 +59,7 @@ class EvalOptions:
     num_fake: int = 10000
     reference: Optional[str] = None  # train | test | a folder; default: test where there is one
     num_real: Optional[int] = None  # default: the whole reference set
-    batch_size: int = 50
+    batch_size: int = INCEPTION_BATCH_SIZE
     seed: int = 0
     use_cache: bool = True
     use_ema: bool = True
@@ -155,9 +155,7 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     extractor = real = protocol = None
     if metrics & {"fid", "kid", "pr", "dc", "intra_fid"}:
         weights = resolve_inception_weights(recipe.metrics.inception_weights)
-        extractor = at_precision(make_extractor(weights), options.precision).to(device)
-        if options.compile:
-            extractor = compiled(extractor)
+        extractor = inception(weights, options.precision, options.compile, device)
         key = real_key(section, split, images, weights, num_real, options.precision)
         real, _ = real_features(images, key, extractor, options.batch_size, options.use_cache)
         protocol = {"extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
@@ -172,7 +170,7 @@ def evaluate(checkpoint: Path, options: EvalOptions) -> dict:
     fake, predicted = _generated(generator, extractor, classifier, options, device, fake_labels)
 
     if real is not None:
-        results.update(_feature_metrics(metrics, real, fake, protocol, options.seed))
+        results.update(feature_metrics(metrics, real, fake, protocol, options.seed))
     if "coverage" in metrics:
         if images.labels is None:
             raise GansError("--metrics coverage needs labelled reference images; "
@@ -239,7 +237,7 @@ def _evaluate_paired(checkpoint: Path, generator, recipe, weights_kind: str,
     results: dict = {}
     if metrics & {"fid", "kid", "pr", "dc"}:
         weights = resolve_inception_weights(recipe.metrics.inception_weights)
-        extractor = at_precision(make_extractor(weights), options.precision).to(device)
+        extractor = inception(weights, options.precision, options.compile, device)
         key = real_key(section, split, images, weights, num_real, options.precision)
         real, _ = real_features(images, key, extractor, options.batch_size, options.use_cache)
         fake = torch.cat([features_of(extractor, chunk.to(device), options.batch_size).cpu()
@@ -249,7 +247,7 @@ def _evaluate_paired(checkpoint: Path, generator, recipe, weights_kind: str,
         protocol = {"extractor": EXTRACTOR_NAME, "weights_sha256": weights.sha256,
                     "num_fake": num_fake, "num_real": num_real, "reference": reference,
                     "resize": RESIZE, "precision": options.precision, **generated_by}
-        results.update(_feature_metrics(metrics, real, fake, protocol, options.seed))
+        results.update(feature_metrics(metrics, real, fake, protocol, options.seed))
     plain = {"num_fake": num_fake, "num_real": num_fake, "reference": reference, **generated_by}
     if "l1" in metrics:
         truth = to_uint8_rgb(targets)
@@ -278,7 +276,7 @@ def _evaluate_paired(checkpoint: Path, generator, recipe, weights_kind: str,
     return results
 
 
-def _feature_metrics(metrics: set, real: torch.Tensor, fake: torch.Tensor, protocol: dict,
+def feature_metrics(metrics: set, real: torch.Tensor, fake: torch.Tensor, protocol: dict,
                      seed: int) -> dict:
     """FID, KID, precision/recall and density/coverage of Inception features, as asked."""
     results: dict = {}

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from gans.cache import cache_dir
 from gans.data import Images, image_source
 from gans.files import atomic_write
+from gans.recipe import INCEPTION_BATCH_SIZE
 from gans.evaluation.inception import EXTRACTOR_NAME, InceptionWeights, is_compiled, to_uint8_rgb
 
 NUM_FEATURES = 2048
@@ -68,7 +69,8 @@ def feature_fid():
 
 
 @torch.no_grad()
-def extract_features(extractor: nn.Module, images: torch.Tensor, batch_size: int = 50,
+def extract_features(extractor: nn.Module, images: torch.Tensor,
+                     batch_size: int = INCEPTION_BATCH_SIZE,
                      desc: Optional[str] = None) -> torch.Tensor:
     """Features (N, 2048) float32 on the CPU of uint8 or [-1, 1] images, in batches."""
     device = next(extractor.parameters()).device
@@ -106,7 +108,8 @@ def real_key(data, split: str, images: Images, weights: InceptionWeights, num_re
             "precision": precision, "num_real": min(num_real, len(images.pixels))}
 
 
-def real_features(images: Images, key: dict, extractor: nn.Module, batch_size: int = 50,
+def real_features(images: Images, key: dict, extractor: nn.Module,
+                  batch_size: int = INCEPTION_BATCH_SIZE,
                   use_cache: bool = True) -> tuple[torch.Tensor, Path]:
     """Features of the reference images, from the cache or computed and cached atomically."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]

@@ -220,6 +220,13 @@ def compiled(extractor: torch.nn.Module) -> torch.nn.Module:
     return torch.compile(extractor, options={"freezing": True}, dynamic=False)
 
 
+def inception(weights: InceptionWeights, precision: str = "fp32", compile: bool = False,
+              device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The feature extractor every metric uses, at `precision`, compiled if asked."""
+    extractor = at_precision(make_extractor(weights), precision).to(device)
+    return compiled(extractor) if compile else extractor
+
+
 def is_compiled(module: torch.nn.Module) -> bool:
     return isinstance(module, torch._dynamo.eval_frame.OptimizedModule)
 

@@ -13,8 +13,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import nn
 
 from gans.evaluation.fid import Protocol, feature_fid, features_of, real_features, real_key
-from gans.evaluation.inception import EXTRACTOR_NAME, at_precision, compiled, make_extractor, \
-    resolve_inception_weights, to_uint8_rgb
+from gans.evaluation.inception import EXTRACTOR_NAME, inception, resolve_inception_weights, \
+    to_uint8_rgb
 from gans.data import load_images
 from gans.files import atomic_write
 from gans.recipe import Recipe, dump
@@ -120,10 +120,8 @@ class FIDTracker(pl.Callback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         metrics, data = self.recipe.metrics, self.recipe.data
         weights = resolve_inception_weights(metrics.inception_weights)
-        self.extractor = at_precision(make_extractor(weights),
-                                      metrics.inception_precision).to(pl_module.device)
-        if metrics.inception_compile:
-            self.extractor = compiled(self.extractor)
+        self.extractor = inception(weights, metrics.inception_precision,
+                                   metrics.inception_compile, pl_module.device)
         self.fid = feature_fid().to(pl_module.device)
         images = load_images(data, split=metrics.fid_reference_split)
         # A paired model translates the reference split's inputs: its outputs are compared
