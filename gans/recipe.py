@@ -631,9 +631,11 @@ def _check_kwargs(cls, kwargs: dict, key: str, source: str) -> None:
     for name, value in kwargs.items():
         if name not in allowed:
             hint = (" (set it in the data section)" if name in ("channels", "resolution") else "")
+            # A --set of the name alone keeps the keys of the kind it replaces.
+            switch = f" (to switch kinds, set the section whole: --set '{key}={{name: NAME}}')"
             raise GansError(f"{source}: unknown key '{key}.{_printable(name)}'{hint}; "
                             f"allowed for {getattr(cls, '__name__', cls)}: name, "
-                            f"{', '.join(allowed)}")
+                            f"{', '.join(allowed)}{switch if not hint else ''}")
         expected = type(params[name].default)
         if expected is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
             try:

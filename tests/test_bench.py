@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "recipes" / "bench" / "smoke.yaml"
 LUCIC = REPO / "recipes" / "bench" / "lucic-fashion-mnist.yaml"
 LUCIC_CPU = REPO / "recipes" / "bench" / "lucic-fashion-mnist-cpu.yaml"
-QUICKSTART = REPO / "recipes" / "quickstart.yaml"
+# The non-saturating DCGAN, which the smoke suite builds on: other losses replace its name alone.
+DCGAN = REPO / "recipes" / "dcgan" / "fashion-mnist.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_unfinished_run_resumes_and_only_filters(smoke, tmp_path, capsys):
     folder, _ = smoke
     # The same suite with a longer budget; ns-gan's result is gone, its last.ckpt (step 20) kept.
     suite = yaml.safe_load(SMOKE.read_text())
-    suite["base"] = str(QUICKSTART)
+    suite["base"] = str(DCGAN)
     suite["budget"] = {"steps": 40}
     longer = tmp_path / "smoke.yaml"
     longer.write_text(yaml.safe_dump(suite, sort_keys=False))
@@ -175,7 +176,7 @@ def test_lucic_cpu_suite_is_the_full_suite_at_its_own_budget(tmp_path, capsys):
 
 
 def write_suite(tmp_path, **keys):
-    suite = {"name": "t", "base": str(QUICKSTART), "variants": {"a": {}, "b": ["loss.name=hinge"]},
+    suite = {"name": "t", "base": str(DCGAN), "variants": {"a": {}, "b": ["loss.name=hinge"]},
              "seeds": [0], "budget": {"steps": 5}, **keys}
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
@@ -254,7 +255,7 @@ def test_a_suite_extends_another_with_paths_rebased(tmp_path, capsys):
     studies.mkdir()
     (studies / "base.yaml").write_text(yaml.safe_dump({"base": "../recipes/quick.yaml"}))
     (tmp_path / "recipes").mkdir()
-    (tmp_path / "recipes" / "quick.yaml").write_text(QUICKSTART.read_text())
+    (tmp_path / "recipes" / "quick.yaml").write_text(DCGAN.read_text())
     parent = studies / "full.yaml"
     parent.write_text(yaml.safe_dump({
         "name": "full", "extends": "base.yaml", "seeds": [0, 1, 2], "budget": {"kimg": 1200},

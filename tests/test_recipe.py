@@ -69,6 +69,8 @@ def test_resolved_recipe_round_trips(tmp_path):
     ("train: {steps: [unclosed", [], ["invalid YAML", "line 1"]),
     ("- a\n- b", [], ["mapping of sections"]),
     ("extends: missing.yaml", [], ["extends", "missing.yaml", "not found"]),
+    ("loss: {name: rpgan, gamma: 0.1}", ["loss.name=hinge"],
+     ["unknown key 'loss.gamma'", "allowed for Hinge", "--set 'loss={name: NAME}'"]),
 ])
 def test_bad_recipes_give_one_line_errors_naming_file_and_key(tmp_path, text, overrides,
                                                               expected):
@@ -142,3 +144,10 @@ def test_the_error_shown_in_docs_recipes_is_the_one_train_prints(tmp_path, monke
     write_recipe(tmp_path / "recipes" / "my.yaml", "train:\n  stepz: 3\n")
     assert main(["train", "recipes/my.yaml"]) == 2
     assert capsys.readouterr().err.strip() == documented[0]
+
+
+def test_a_section_set_whole_switches_kinds_without_the_old_keys(tmp_path):
+    path = write_recipe(tmp_path / "r.yaml", "loss: {name: rpgan, gamma: 0.1, reg_every: 4}\n")
+    recipe = load_recipe(path, ["loss={name: hinge}"])
+    assert recipe.loss["name"] == "hinge"
+    assert "gamma" not in recipe.loss and "reg_every" not in recipe.loss
