@@ -192,8 +192,7 @@ def test_inception_compile_reaches_fid_tracking_and_eval(tmp_path, image_folder,
         compiled_for.append(extractor)
         return extractor
 
-    monkeypatch.setattr("gans.training.callbacks.compiled", spy)
-    monkeypatch.setattr("gans.evaluation.evaluate.compiled", spy)
+    monkeypatch.setattr("gans.evaluation.inception.compiled", spy)  # behind every extractor
     train_cli(tmp_path, image_folder, "metrics.fid_every=1", "metrics.fid_num_fake=10",
               "metrics.fid_num_real=20", "metrics.fid_batch_size=10")
     assert compiled_for == []

@@ -85,7 +85,7 @@ SIZES = [("train", k) for k in ("steps", "batch_size", "n_critic", "checkpoint_e
     ("metrics", "fid_batch_size"), ("metrics", "fid_every"), ("metrics", "fid_num_fake"),
     ("model", "generator", "latent_dim"), ("model", "generator", "width"),
     ("model", "discriminator", "width"), ("optim", "generator", "lr"),
-    ("loss", "r1_gamma"), ("train", "ema"), ("seed",)]
+    ("loss", "gamma"), ("train", "ema"), ("seed",)]
 NAMES = [("model", "generator", "name"), ("model", "discriminator", "name"),
          ("loss", "name"), ("data", "name")]
 
@@ -373,7 +373,7 @@ def test_the_fuzzing_ran():
     ({"train": {"steps\nx": 1}}, "'train.steps\\nx'"),
     ({"trainer": {"a\tb": 1}}, "'trainer.a\\tb'"),
     ({"optim": {"generator": {"lr": float("nan")}}}, "finite number"),
-    ({"loss": {"r1_gamma": float("inf")}}, "finite number"),
+    ({"loss": {"gamma": float("inf")}}, "finite number"),
     ({"seed": -1}, "0..4294967295"),
     ({"seed": 2**64}, "0..4294967295"),
     ({"name": "../elsewhere"}, "names the run folder"),
