@@ -277,7 +277,7 @@ def _evaluate_paired(checkpoint: Path, generator, recipe, weights_kind: str,
 
 
 def feature_metrics(metrics: set, real: torch.Tensor, fake: torch.Tensor, protocol: dict,
-                     seed: int) -> dict:
+                    seed: int) -> dict:
     """FID, KID, precision/recall and density/coverage of Inception features, as asked."""
     results: dict = {}
     if "fid" in metrics:
