@@ -41,6 +41,11 @@ class OptimSection:
     generator: OptimizerSection = field(default_factory=OptimizerSection)
     discriminator: OptimizerSection = field(default_factory=OptimizerSection)
     implementation: str = "foreach"  # Adam's kernels: for-loop, foreach or fused (same maths)
+    # Learning-rate decay, the same for both networks: from `decay_start` (a fraction of
+    # train.steps) to the last step, linear or cosine from each lr to lr * final_lr_scale.
+    schedule: str = "constant"
+    decay_start: float = 0.0
+    final_lr_scale: float = 0.0
 
 
 @dataclass
@@ -154,6 +159,7 @@ TRAINER_KEYS_OWNED = {
 }
 
 ADAM_IMPLEMENTATIONS = ("for-loop", "foreach", "fused")
+LR_SCHEDULES = ("constant", "linear", "cosine")
 INCEPTION_PRECISIONS = ("fp32", "bf16")
 PENALTY_INPUTS = ("augmented", "original")
 
@@ -446,6 +452,15 @@ def _check_ranges(recipe: Recipe, source: str) -> None:
     if recipe.optim.implementation not in ADAM_IMPLEMENTATIONS:
         raise GansError(f"{source}: key 'optim.implementation' must be "
                         f"{' or '.join(ADAM_IMPLEMENTATIONS)}, got {recipe.optim.implementation!r}")
+    if recipe.optim.schedule not in LR_SCHEDULES:
+        raise GansError(f"{source}: key 'optim.schedule' must be "
+                        f"{' or '.join(LR_SCHEDULES)}, got {recipe.optim.schedule!r}")
+    if not 0.0 <= recipe.optim.decay_start < 1.0:
+        raise GansError(f"{source}: key 'optim.decay_start' must be in [0, 1) (the fraction of "
+                        f"train.steps before the decay starts), got {recipe.optim.decay_start}")
+    if not 0.0 <= recipe.optim.final_lr_scale <= 1.0:
+        raise GansError(f"{source}: key 'optim.final_lr_scale' must be in [0, 1] (the last "
+                        f"step's lr over the recipe's), got {recipe.optim.final_lr_scale}")
     if recipe.metrics.inception_precision not in INCEPTION_PRECISIONS:
         raise GansError(f"{source}: key 'metrics.inception_precision' must be "
                         f"{' or '.join(INCEPTION_PRECISIONS)}, "

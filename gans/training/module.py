@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import time
 from pathlib import Path
 from typing import Optional, Union
@@ -57,6 +58,19 @@ def adam_kernels(optim) -> dict:
     return {"for-loop": {"foreach": False, "fused": False},
             "foreach": {"foreach": True, "fused": False},
             "fused": {"foreach": False, "fused": True}}[optim.implementation]
+
+
+def lr_scale(optim, progress: float) -> float:
+    """The factor on each recipe learning rate at `progress` (generator steps done over
+    train.steps): 1 until `optim.decay_start`, then down to `optim.final_lr_scale` at the end.
+
+    A function of the step, not an optimizer-side state: a resumed run continues on the same
+    curve, and `--resume --set optim.generator.lr=...` or a NaN rollback rescales all of it."""
+    if optim.schedule == "constant" or progress <= optim.decay_start:
+        return 1.0
+    t = min(1.0, (progress - optim.decay_start) / (1.0 - optim.decay_start))
+    shape = (1.0 - t) if optim.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
+    return optim.final_lr_scale + (1.0 - optim.final_lr_scale) * shape
 
 
 class TrainingDiverged(GansError):
@@ -183,14 +197,20 @@ class GANModule(pl.LightningModule):
         # batch from the recipe seed, its rank and the step: a resumed run draws exactly the
         # latents the uninterrupted run would have drawn.
         self.noise = torch.Generator(device=self.device)
-        # The recipe's learning rates win over those inside a resumed checkpoint's optimizer
-        # state: `--resume --set optim.generator.lr=...` and NaN rollbacks change them.
-        for optimizer, section in zip(self.trainer.optimizers,
-                                      (self.recipe.optim.generator,
-                                       self.recipe.optim.discriminator)):
+        for optimizer in self.trainer.optimizers:
             for group in optimizer.param_groups:
-                group["lr"] = section.lr
                 group.update(adam_kernels(self.recipe.optim))  # a checkpoint's stay behind
+
+    def set_learning_rates(self, g_steps_done: int) -> None:
+        """The recipe's learning rates on its schedule, set before every batch: they win over
+        those inside a resumed checkpoint's optimizer state, so `--resume --set
+        optim.generator.lr=...` and NaN rollbacks change them."""
+        optim = self.recipe.optim
+        scale = lr_scale(optim, g_steps_done / self.recipe.train.steps)
+        for optimizer, section in zip(self.trainer.optimizers, (optim.generator,
+                                                                optim.discriminator)):
+            for group in optimizer.param_groups:
+                group["lr"] = section.lr * scale
 
     def seed_step(self) -> None:
         """Every random draw of a batch (latents; noise inputs, style mixing and augmentation
@@ -239,6 +259,7 @@ class GANModule(pl.LightningModule):
         phases = {net: [p for p in self.objective.phases
                         if p.network == net and due(p, updates_done[net])] for net in NETWORKS}
         log_now = g_update_now and (updates_done["generator"] + 1) % self.recipe.train.log_every == 0
+        self.set_learning_rates(updates_done["generator"])
 
         self.seed_step()
         z, labels = self.fake_inputs(real.size(0), real_labels)

@@ -1,0 +1,80 @@
+"""The learning-rate schedule: its shape, its recipe keys, and a resumed run that stays on it."""
+
+import math
+import signal
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+
+from conftest import tiny_recipe
+from gans.cli import main
+from gans.errors import GansError
+from gans.recipe import validate
+from gans.training.module import lr_scale
+from test_resume import KILL_AT_STEP
+
+
+def schedule(name, decay_start=0.0, final_lr_scale=0.0):
+    return SimpleNamespace(schedule=name, decay_start=decay_start, final_lr_scale=final_lr_scale)
+
+
+@pytest.mark.parametrize("optim, progress, expected", [
+    (schedule("constant"), 0.9, 1.0),
+    (schedule("linear"), 0.0, 1.0),
+    (schedule("linear"), 0.25, 0.75),
+    (schedule("linear", final_lr_scale=0.2), 1.0, 0.2),
+    (schedule("linear", decay_start=0.5), 0.4, 1.0),   # flat before the decay starts
+    (schedule("linear", decay_start=0.5), 0.75, 0.5),  # halfway through the decay
+    (schedule("cosine"), 0.5, 0.5),
+    (schedule("cosine"), 0.25, (1 + math.cos(math.pi / 4)) / 2),
+    (schedule("cosine", decay_start=0.5, final_lr_scale=0.1), 1.0, 0.1),
+    (schedule("cosine", final_lr_scale=0.1), 1.5, 0.1),  # extended past its steps: stays low
+])
+def test_the_scale_follows_the_named_curve(optim, progress, expected):
+    assert lr_scale(optim, progress) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("key, value, allowed", [
+    ("schedule", "exponential", "constant or linear or cosine"),
+    ("decay_start", 1.0, "[0, 1)"),
+    ("final_lr_scale", -0.5, "[0, 1]"),
+])
+def test_a_bad_schedule_key_is_one_line_naming_it(key, value, allowed):
+    with pytest.raises(GansError) as err:
+        validate({"optim": {key: value}})
+    message = str(err.value)
+    assert "\n" not in message and f"'optim.{key}'" in message and allowed in message
+
+
+def test_a_killed_run_resumes_on_the_same_learning_rate_curve(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder, steps=8, checkpoint_every=4)
+    raw["optim"] = {"generator": {"lr": 1e-3}, "schedule": "cosine", "decay_start": 0.25,
+                    "final_lr_scale": 0.1}
+    recipe = tmp_path / "cosine.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe), "--out", str(tmp_path / "straight")]) == 0
+    straight = torch.load(tmp_path / "straight" / "tiny" / "version_0" / "checkpoints" /
+                          "last.ckpt", weights_only=True)
+
+    out = tmp_path / "killed"
+    done = subprocess.run([sys.executable, "-c", KILL_AT_STEP.format(
+        step=6, recipe=str(recipe), out=str(out))], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    run_dir = out / "tiny" / "version_0"
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+
+    differ = [k for k, v in straight["state_dict"].items()
+              if not torch.equal(v, resumed["state_dict"][k])]
+    assert not differ, differ
+    # The last batch (7 generator steps done of 8) stepped at the curve's value there.
+    last_scale = lr_scale(schedule("cosine", 0.25, 0.1), 7 / 8)
+    assert 0.1 < last_scale < 0.2
+    for checkpoint in (straight, resumed):
+        g_lr, d_lr = (state["param_groups"][0]["lr"] for state in checkpoint["optimizer_states"])
+        assert g_lr == pytest.approx(1e-3 * last_scale)
+        assert d_lr == pytest.approx(2e-4 * last_scale)
