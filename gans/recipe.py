@@ -86,6 +86,9 @@ class TrainSection:
     n_critic: int = 1  # discriminator updates (one batch each) per generator update
     ema: float = 0.999  # EMA decay of the sampling generator; 0 turns EMA off
     checkpoint_every: int = 500  # generator steps between writes of checkpoints/last.ckpt
+    # Also keep checkpoints/step-NNNNNNN.ckpt at each of those steps: any point of the run can
+    # be sampled or evaluated later (FID against time: benchmarks/fid_vs_minutes.py).
+    keep_checkpoints: bool = False
     sample_every: int = 250  # generator steps between fixed-z grids
     sample_grid: int = 64  # images in each grid
     log_every: int = 10  # generator steps between scalar logs

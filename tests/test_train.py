@@ -138,3 +138,18 @@ def test_a_full_disk_fails_before_training(tmp_path, image_folder, monkeypatch, 
     err = capsys.readouterr().err.strip()
     assert "MiB free under" in err and "--out on another disk" in err and len(err.splitlines()) == 1
     assert not list((tmp_path / "runs").rglob("*.ckpt"))
+
+
+def test_kept_checkpoints_hold_every_interval_and_sample(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder, steps=5, checkpoint_every=2, keep_checkpoints=True)
+    recipe = tmp_path / "keep.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe), "--out", str(tmp_path / "runs")]) == 0
+    checkpoints = tmp_path / "runs" / "tiny" / "version_0" / "checkpoints"
+    kept = sorted(p.name for p in checkpoints.glob("step-*.ckpt"))
+    assert kept == ["step-0000002.ckpt", "step-0000004.ckpt"]
+    steps = [torch.load(checkpoints / name, weights_only=True)["global_step"] for name in kept]
+    assert steps == [2 * 2, 2 * 4]  # Lightning counts both networks' optimizer steps
+    out = tmp_path / "grid.png"
+    assert main(["sample", str(checkpoints / kept[0]), "--out", str(out)]) == 0
+    assert out.is_file()

@@ -189,6 +189,21 @@ class RunFiles(pl.Callback):
             atomic_write(run_dir / "recipe.yaml", lambda f: f.write(dump(self.recipe).encode()))
 
 
+class KeptCheckpoints(pl.Callback):
+    """`train.keep_checkpoints`: a checkpoint at every `train.checkpoint_every` generator steps,
+    named by its step and never overwritten, beside last.ckpt."""
+
+    def __init__(self, recipe: Recipe):
+        self.every = recipe.train.checkpoint_every
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        step = trainer.global_step
+        if not pl_module.clock.at_g_boundary(step) or pl_module.g_step % self.every:
+            return
+        checkpoints = Path(trainer.checkpoint_callback.dirpath)  # rank 0's, shared in setup
+        trainer.save_checkpoint(checkpoints / f"step-{pl_module.g_step:07d}.ckpt")
+
+
 class InterruptCheckpoint(pl.Callback):
     """Ctrl-C or SIGTERM (a cluster's pre-emption): save last.ckpt, say how to resume."""
 

@@ -35,7 +35,7 @@ from gans.errors import GansError
 from gans.files import atomic_write, ensure_writable_folder, remove_stale_temps
 from gans.hardware import resolve_precision
 from gans.recipe import Recipe
-from gans.training.callbacks import InterruptCheckpoint, RunFiles, SampleGrid
+from gans.training.callbacks import InterruptCheckpoint, KeptCheckpoints, RunFiles, SampleGrid
 from gans.training.clock import Clock
 from gans.training.datamodule import GANDataModule
 from gans.training.ddp import GANDDPStrategy
@@ -70,6 +70,8 @@ def build_trainer(recipe: Recipe, logger: TensorBoardLogger) -> pl.Trainer:
     callbacks = [ModelCheckpoint(save_last=True, save_top_k=0,
                                  every_n_train_steps=clock.global_step_at(train.checkpoint_every)),
                  InterruptCheckpoint(), RunFiles(recipe), SampleGrid(recipe)]
+    if train.keep_checkpoints:
+        callbacks.append(KeptCheckpoints(recipe))
     if recipe.trainer.get("enable_progress_bar", True):
         callbacks.append(GeneratorStepsBar(refresh_rate=train.log_every))
     if recipe.metrics.fid_every:
