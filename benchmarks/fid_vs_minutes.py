@@ -32,7 +32,10 @@ def minutes_at(log, step: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories (runs/NAME/version_N)")
+    parser.add_argument("runs", nargs="*", type=Path, help="run directories (runs/NAME/version_N)")
+    parser.add_argument("--add", type=Path, action="append", default=[],
+                        help="the JSON of an earlier invocation: its curves join the plot as "
+                             "they are, without evaluating again")
     parser.add_argument("--num-fake", type=int, default=2000)
     parser.add_argument("--reference", default="test")
     parser.add_argument("--every", type=int, default=1,
@@ -49,6 +52,10 @@ def main() -> int:
     from gans.training.clock import Clock
 
     curves = {}
+    for earlier in args.add:
+        curves.update(json.loads(earlier.read_text()))
+    if not curves and not args.runs:
+        parser.error("give run directories, or --add an earlier JSON")
     for run_dir in args.runs:
         checkpoints = sorted(run_dir.glob("checkpoints/step-*.ckpt"))[args.every - 1::args.every] \
             + sorted(run_dir.glob("checkpoints/last.ckpt"))
@@ -83,7 +90,6 @@ def main() -> int:
                 markersize=3, label=Path(run_dir).parent.name)
     ax.set_xlabel("minutes of training")
     ax.set_ylabel(f"FID ({args.num_fake} generated vs the {args.reference} split)")
-    ax.set_yscale("log")
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3, which="both")
     ax.set_title(args.title, fontsize=10)
