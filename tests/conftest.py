@@ -86,6 +86,51 @@ def assert_resuming_is_one_run(tmp_path: Path, raw: dict, stop_at: int) -> Path:
     return run_dir
 
 
+KILL_AT_STEP = """
+import os, signal, sys
+from gans.training.module import GANModule
+
+original = GANModule.on_train_batch_end
+
+
+def kill_at(self, *args):
+    original(self, *args)
+    if self.g_step == {step}:  # mid-run, after the checkpoint before it, as a crash would
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+GANModule.on_train_batch_end = kill_at
+from gans.cli import main
+sys.exit(main(["train", {recipe!r}, "--out", {out!r}]))
+"""
+
+
+def straight_and_killed_then_resumed(tmp_path: Path, raw: dict, kill_at: int) -> tuple:
+    """Trains the recipe `raw` straight, and again killed (SIGKILL) after `kill_at` generator
+    steps and resumed with `--resume` alone. Returns (the straight run's last checkpoint, the
+    global step the killed run had saved, the resumed run's last checkpoint)."""
+    import signal
+    import subprocess
+    import sys
+
+    from gans.cli import main
+
+    recipe = tmp_path / "killed.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe), "--out", str(tmp_path / "straight")]) == 0
+    straight = torch.load(tmp_path / "straight" / raw["name"] / "version_0" / "checkpoints" /
+                          "last.ckpt", weights_only=True)
+    out = tmp_path / "killed"
+    done = subprocess.run([sys.executable, "-c", KILL_AT_STEP.format(
+        step=kill_at, recipe=str(recipe), out=str(out))], capture_output=True, text=True,
+        timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    last = out / raw["name"] / "version_0" / "checkpoints" / "last.ckpt"
+    saved_step = torch.load(last, weights_only=True)["global_step"]
+    assert main(["train", "--resume", str(last.parent.parent)]) == 0
+    return straight, saved_step, torch.load(last, weights_only=True)
+
+
 def random_images(root: Path, count: int, size: int = 16, subfolders: int = 0) -> Path:
     """`count` random RGB PNGs of `size` px under `root` (spread over `subfolders` if any)."""
     generator = torch.Generator().manual_seed(0)

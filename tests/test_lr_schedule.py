@@ -1,21 +1,15 @@
 """The learning-rate schedule: its shape, its recipe keys, and a resumed run that stays on it."""
 
 import math
-import signal
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
-import yaml
 
-from conftest import tiny_recipe
-from gans.cli import main
+from conftest import straight_and_killed_then_resumed, tiny_recipe
 from gans.errors import GansError
 from gans.recipe import validate
 from gans.training.module import lr_scale
-from test_resume import KILL_AT_STEP
 
 
 def schedule(name, decay_start=0.0, final_lr_scale=0.0):
@@ -54,19 +48,7 @@ def test_a_killed_run_resumes_on_the_same_learning_rate_curve(tmp_path, image_fo
     raw = tiny_recipe(tmp_path, image_folder, steps=8, checkpoint_every=4)
     raw["optim"] = {"generator": {"lr": 1e-3}, "schedule": "cosine", "decay_start": 0.25,
                     "final_lr_scale": 0.1}
-    recipe = tmp_path / "cosine.yaml"
-    recipe.write_text(yaml.safe_dump(raw))
-    assert main(["train", str(recipe), "--out", str(tmp_path / "straight")]) == 0
-    straight = torch.load(tmp_path / "straight" / "tiny" / "version_0" / "checkpoints" /
-                          "last.ckpt", weights_only=True)
-
-    out = tmp_path / "killed"
-    done = subprocess.run([sys.executable, "-c", KILL_AT_STEP.format(
-        step=6, recipe=str(recipe), out=str(out))], capture_output=True, text=True, timeout=300)
-    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
-    run_dir = out / "tiny" / "version_0"
-    assert main(["train", "--resume", str(run_dir)]) == 0
-    resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    straight, _, resumed = straight_and_killed_then_resumed(tmp_path, raw, kill_at=6)
 
     differ = [k for k, v in straight["state_dict"].items()
               if not torch.equal(v, resumed["state_dict"][k])]

@@ -9,7 +9,7 @@ import time
 import torch
 import yaml
 
-from conftest import assert_resuming_is_one_run, tiny_recipe
+from conftest import assert_resuming_is_one_run, straight_and_killed_then_resumed, tiny_recipe
 from gans.cli import main
 
 
@@ -77,25 +77,6 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, image_folder):
     assert resumed["global_step"] == 2 * (steps + 2)
 
 
-KILL_AT_STEP = """
-import os, signal, sys
-from gans.training.module import GANModule
-
-original = GANModule.on_train_batch_end
-
-
-def kill_at(self, *args):
-    original(self, *args)
-    if self.g_step == {step}:  # mid-run, after the checkpoint before it, as a crash would
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-GANModule.on_train_batch_end = kill_at
-from gans.cli import main
-sys.exit(main(["train", {recipe!r}, "--out", {out!r}]))
-"""
-
-
 def stylegan_with_every_random_part(tmp_path, image_folder, steps):
     raw = tiny_recipe(tmp_path, image_folder, steps=steps, checkpoint_every=4, sample_every=3)
     small = {"channel_base": 64, "channel_max": 8}
@@ -112,23 +93,8 @@ def test_killed_and_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_pat
     resumes mid-epoch, and the run crosses epochs; noise inputs, style mixing, augmentation,
     ADA, lazy R1 and path length all draw random numbers."""
     raw = stylegan_with_every_random_part(tmp_path, image_folder, steps=9)
-    recipe = tmp_path / "sg.yaml"
-    recipe.write_text(yaml.safe_dump(raw))
-
-    assert main(["train", str(recipe), "--out", str(tmp_path / "straight")]) == 0
-    straight = torch.load(tmp_path / "straight" / "tiny" / "version_0" / "checkpoints" /
-                          "last.ckpt", weights_only=True)
-
-    out = tmp_path / "killed"
-    code = KILL_AT_STEP.format(step=6, recipe=str(recipe), out=str(out))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
-    run_dir = out / "tiny" / "version_0"
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt",
-                      weights_only=True)["global_step"] == 2 * 4
-    assert main(["train", "--resume", str(run_dir)]) == 0
-    resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    straight, saved_step, resumed = straight_and_killed_then_resumed(tmp_path, raw, kill_at=6)
+    assert saved_step == 2 * 4
 
     assert resumed["global_step"] == straight["global_step"] == 2 * 9
     assert resumed["state_dict"].keys() == straight["state_dict"].keys()
