@@ -191,7 +191,11 @@ class RunFiles(pl.Callback):
 
 class KeptCheckpoints(pl.Callback):
     """`train.keep_checkpoints`: a checkpoint at every `train.checkpoint_every` generator steps,
-    named by its step and never overwritten, beside last.ckpt."""
+    named by its step and never overwritten, beside last.ckpt.
+
+    Not a second ModelCheckpoint(save_top_k=-1): its file names can only carry Lightning's
+    counter, which counts both networks' optimizer steps (n_critic + 1 per generator step), and
+    every other count in a run is in generator steps."""
 
     def __init__(self, recipe: Recipe):
         self.every = recipe.train.checkpoint_every
