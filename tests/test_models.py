@@ -3,6 +3,7 @@ import torch
 
 from gans.errors import GansError
 from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gans.models.layers import MinibatchStd
 
 
 @pytest.mark.parametrize("resolution", [16, 32, 64])
@@ -41,3 +42,30 @@ def test_spectral_norm_bounds_the_layer():
 def test_unsupported_resolution_is_a_clear_error(resolution):
     with pytest.raises(GansError, match="power of two"):
         DCGANGenerator(resolution=resolution)
+
+
+def test_minibatch_std_handles_batches_not_divisible_by_the_group():
+    layer = MinibatchStd(4)
+    for n in (1, 3, 5, 8):
+        out = layer(torch.randn(n, 2, 4, 4))
+        assert out.shape == (n, 3, 4, 4)
+        assert torch.isfinite(out).all()
+
+
+def test_dcgan_minibatch_std_couples_the_logits_of_a_group_only():
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(width=8, channels=1, resolution=16, norm="none", mbstd_group=2)
+    images = torch.randn(4, 1, 16, 16)
+    changed = images.clone()
+    changed[2] = torch.randn(1, 16, 16)
+    before, after = d(images), d(changed)
+    # Groups take every (n / group)-th image: with 4 images in groups of 2, {0, 2} and {1, 3}.
+    assert not torch.isclose(before[0], after[0])
+    assert torch.equal(before[[1, 3]], after[[1, 3]])
+    plain = DCGANDiscriminator(width=8, channels=1, resolution=16, norm="none")
+    assert d.net[-1].in_channels == plain.net[-1].in_channels + 1
+
+
+def test_dcgan_minibatch_std_group_must_not_be_negative():
+    with pytest.raises(GansError, match="mbstd_group must be 0"):
+        DCGANDiscriminator(mbstd_group=-1)

@@ -6,7 +6,7 @@ import yaml
 from conftest import tiny_recipe
 from gans.cli import main
 from gans.errors import GansError
-from gans.models.stylegan_lite import (MinibatchStd, ModulatedConv2d, StyleGANLiteDiscriminator,
+from gans.models.stylegan_lite import (ModulatedConv2d, StyleGANLiteDiscriminator,
                                        StyleGANLiteGenerator)
 from gans.sampling.checkpoint import load_generator
 from gans.sampling.generate import latents, style_mixing_grid
@@ -85,14 +85,6 @@ def test_style_mixing_only_in_training():
     g.eval()
     z = torch.randn(4, 16)
     assert torch.equal(g(z, noise=False), g.synthesis(g.broadcast(g.mapping(z)), noise=False))
-
-
-def test_minibatch_std_handles_batches_not_divisible_by_the_group():
-    layer = MinibatchStd(4)
-    for n in (1, 3, 5, 8):
-        out = layer(torch.randn(n, 2, 4, 4))
-        assert out.shape == (n, 3, 4, 4)
-        assert torch.isfinite(out).all()
 
 
 def test_style_mixing_grid_layout():

@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from gans.errors import GansError
+from gans.models.layers import MinibatchStd
 from gans.registry import DISCRIMINATORS, GENERATORS
 
 
@@ -102,15 +103,21 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """`norm`: batch (the paper), or none (needed by gradient penalties, which assume each
     logit depends only on its own image). `spectral_norm` wraps every convolution.
+    `mbstd_group` > 0 appends the minibatch standard deviation over groups of that many images
+    at 4x4, before the last convolution, as StyleGAN's discriminator does; 0 leaves it out.
     With `num_classes` the last convolution yields features (not a logit): the logit is a
     linear output plus their inner product with the class embedding."""
 
     def __init__(self, width: int = 64, channels: int = 1, resolution: int = 32,
-                 norm: str = "batch", spectral_norm: bool = False, num_classes: int = 0):
+                 norm: str = "batch", spectral_norm: bool = False, mbstd_group: int = 0,
+                 num_classes: int = 0):
         super().__init__()
         self.num_classes = num_classes
         if norm not in ("batch", "none"):
             raise GansError(f"model.discriminator.norm must be batch or none, got {norm!r}")
+        if mbstd_group < 0:
+            raise GansError("model.discriminator.mbstd_group must be 0 (off) or the number of "
+                            f"images per minibatch-std group, e.g. 4; got {mbstd_group}")
         doublings = _num_doublings(resolution)
         wrap = _spectral_norm if spectral_norm else (lambda m: m)
         layers = [wrap(nn.Conv2d(channels, width, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
@@ -121,15 +128,19 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(ch * 2))
             layers.append(nn.LeakyReLU(0.2, True))
             ch *= 2
+        features = ch
+        if mbstd_group:
+            layers.append(MinibatchStd(mbstd_group))
+            features += 1
         if num_classes:
-            layers += [wrap(nn.Conv2d(ch, ch, 4, 1, 0)), nn.LeakyReLU(0.2, True)]
+            layers += [wrap(nn.Conv2d(features, ch, 4, 1, 0)), nn.LeakyReLU(0.2, True)]
             self.out = wrap(nn.Linear(ch, 1))
             embed = nn.Embedding(num_classes, ch)
             # N(0, 0.02), as for the other layers, would leave the projection silent at first.
             nn.init.normal_(embed.weight, 0.0, 1.0 / math.sqrt(ch))
             self.embed = wrap(embed)
         else:
-            layers.append(wrap(nn.Conv2d(ch, 1, 4, 1, 0)))
+            layers.append(wrap(nn.Conv2d(features, 1, 4, 1, 0)))
         self.net = nn.Sequential(*layers)
         _init_weights(self)
 

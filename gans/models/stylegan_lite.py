@@ -29,6 +29,7 @@ from torch import nn
 
 from gans.errors import GansError
 from gans.models.dcgan import check_labels
+from gans.models.layers import MinibatchStd
 from gans.registry import DISCRIMINATORS, GENERATORS
 
 LRELU_GAIN = math.sqrt(2.0)  # keeps activations' variance through leaky ReLU(0.2)
@@ -257,23 +258,6 @@ class StyleGANLiteGenerator(nn.Module):
 
 
 # ----------------------------------------------------------------------------- discriminator
-
-
-class MinibatchStd(nn.Module):
-    """Appends the standard deviation of features across a group of images: lets D see the
-    variety of a batch, which penalises a generator that collapses to few outputs."""
-
-    def __init__(self, group_size: int):
-        super().__init__()
-        self.group_size = group_size
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        group = next(g for g in range(min(self.group_size, n), 0, -1) if n % g == 0)
-        y = x.reshape(group, n // group, c, h, w)
-        y = (y - y.mean(0)).square().mean(0).add(1e-8).sqrt()  # (n/group, c, h, w)
-        y = y.mean((1, 2, 3)).reshape(-1, 1, 1, 1).repeat(group, 1, h, w)
-        return torch.cat([x, y], dim=1)
 
 
 class ResidualBlock(nn.Module):
