@@ -205,7 +205,10 @@ class KeptCheckpoints(pl.Callback):
         if not pl_module.clock.at_g_boundary(step) or pl_module.g_step % self.every:
             return
         checkpoints = Path(trainer.checkpoint_callback.dirpath)  # rank 0's, shared in setup
-        trainer.save_checkpoint(checkpoints / f"step-{pl_module.g_step:07d}.ckpt")
+        # Whole checkpoints, each resumable; saying so also keeps Lightning from printing that
+        # it chose this, into the progress bar, at every interval.
+        trainer.save_checkpoint(checkpoints / f"step-{pl_module.g_step:07d}.ckpt",
+                                weights_only=False)
 
 
 class InterruptCheckpoint(pl.Callback):
