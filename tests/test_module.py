@@ -124,3 +124,18 @@ def test_no_ema_samples_from_the_generator(tmp_path, image_folder):
     raw = tiny_recipe(tmp_path, image_folder, ema=0.0)
     module = GANModule(validate(raw).to_dict())
     assert module.g_ema is None and module.sampling_generator is module.generator
+
+
+def test_ema_decay_takes_effect_only_after_the_warm_up_reaches_it():
+    """docs/recipes.md: the ramp (1+n)/(10+n) caps `train.ema`, so a decay d acts only after
+    (10d - 1)/(1 - d) steps (8,990 for 0.999)."""
+
+    def averaged(beta: float, n: int) -> torch.Tensor:
+        ema, current = [torch.zeros(3)], [torch.ones(3)]
+        ramped_ema(beta)(ema, current, torch.tensor(n))
+        return ema[0]
+
+    assert torch.equal(averaged(0.9995, 10_000), averaged(0.9998, 10_000))
+    assert torch.equal(averaged(0.999, 8_980), averaged(0.9995, 8_980))
+    assert not torch.equal(averaged(0.999, 9_000), averaged(0.9995, 9_000))
+    assert not torch.equal(averaged(0.9995, 18_000), averaged(0.9998, 18_000))
