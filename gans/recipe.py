@@ -85,6 +85,9 @@ class TrainSection:
     batch_size: int = 64
     n_critic: int = 1  # discriminator updates (one batch each) per generator update
     ema: float = 0.999  # EMA decay of the sampling generator; 0 turns EMA off
+    # The decay after n generator steps is at most (1 + n) / (ema_ramp + n): the average spans
+    # about the last n / (ema_ramp - 1) steps until `ema` takes over.
+    ema_ramp: float = 10.0
     checkpoint_every: int = 500  # generator steps between writes of checkpoints/last.ckpt
     # Also keep checkpoints/step-NNNNNNN.ckpt at each of those steps: any point of the run can
     # be sampled or evaluated later (FID against time: benchmarks/fid_vs_minutes.py).
@@ -446,6 +449,9 @@ def _check_ranges(recipe: Recipe, source: str) -> None:
     if not 0.0 <= recipe.train.ema < 1.0:
         raise GansError(f"{source}: key 'train.ema' must be in [0, 1) (0 turns EMA off), "
                         f"got {recipe.train.ema}")
+    if not recipe.train.ema_ramp > 1.0:
+        raise GansError(f"{source}: key 'train.ema_ramp' must be above 1 (at 1 the average would "
+                        f"never move; 10 is the default), got {recipe.train.ema_ramp}")
     if recipe.data.channels not in (1, 3):
         raise GansError(f"{source}: key 'data.channels' must be 1 or 3, "
                         f"got {recipe.data.channels}")

@@ -63,6 +63,7 @@ def test_resolved_recipe_round_trips(tmp_path):
     ("trainer: {max_steps: 5}", [], ["trainer.max_steps", "train.steps"]),
     ("trainer: {acelerator: cpu}", [], ["trainer.acelerator", "accelerator"]),
     ("train: {ema: 1.5}", [], ["'train.ema'", "[0, 1)"]),
+    ("train: {ema_ramp: 1}", [], ["'train.ema_ramp'", "above 1"]),
     ("optim: {generator: {betas: [0.5]}}", [], ["optim.generator.betas", "two numbers"]),
     ("seed: 0", ["train.steps"], ["--set", "key.path=value"]),
     ("seed: 0", ["train.steps=[1"], ["--set", "not valid YAML"]),

@@ -35,11 +35,13 @@ from gans.recipe import Recipe, as_recipe, deep_merge, validate
 from gans.training.clock import Clock
 
 
-def ramped_ema(beta: float):
-    """EMA whose decay ramps up as (1 + n) / (10 + n) toward `beta`.
+def ramped_ema(beta: float, ramp: float = 10.0):
+    """EMA whose decay ramps up as (1 + n) / (ramp + n) toward `beta`.
 
     A fixed decay of 0.999 would keep the random initial weights in the average for thousands
-    of steps; the ramp lets a short run's EMA generator follow training from the start.
+    of steps; the ramp lets a short run's EMA generator follow training from the start. It
+    spans about the last n / (ramp - 1) steps until `beta` takes over: a smaller ramp lets a
+    long average act sooner.
     """
 
     def update(ema: list, current: list, num_averaged: torch.Tensor) -> None:
@@ -47,7 +49,7 @@ def ramped_ema(beta: float):
             torch._foreach_copy_(ema, current)
             return
         n = float(num_averaged)
-        decay = min(beta, (1.0 + n) / (10.0 + n))
+        decay = min(beta, (1.0 + n) / (ramp + n))
         torch._foreach_lerp_(ema, current, 1.0 - decay)
 
     return update
@@ -126,7 +128,7 @@ class GANModule(pl.LightningModule):
         train = self.recipe.train
         self.g_ema: Optional[AveragedModel] = None
         if train.ema > 0:
-            self.g_ema = AveragedModel(self.generator, multi_avg_fn=ramped_ema(train.ema),
+            self.g_ema = AveragedModel(self.generator, multi_avg_fn=ramped_ema(train.ema, train.ema_ramp),
                                        use_buffers=True)
             self.g_ema.requires_grad_(False)
         if train.compile:
