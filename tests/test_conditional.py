@@ -144,8 +144,12 @@ def conditional_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cond")
     raw = {
         "name": "tiny-cond", "seed": 1,
+        # Shaped like recipes/dcgan/fashion-mnist-cond.yaml: RpGAN with its penalties, and a
+        # projection D without BatchNorm and with the minibatch standard deviation.
         "model": {"generator": {"name": "dcgan", "latent_dim": 8, "width": 8},
-                  "discriminator": {"name": "dcgan", "width": 8}},
+                  "discriminator": {"name": "dcgan", "width": 8, "norm": "none",
+                                    "mbstd_group": 4}},
+        "loss": {"name": "rpgan", "gamma": 0.1, "reg_every": 2},
         "data": {"name": "fashion-mnist", "resolution": 16, "channels": 1, "limit": 64,
                  "conditional": True},
         "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "sample_every": 2,
