@@ -158,3 +158,19 @@ def test_a_smaller_ema_ramp_lets_a_long_decay_act_sooner():
     ema, current = [torch.zeros(3)], [torch.ones(3)]
     ramped_ema(0.999)(ema, current, torch.tensor(500))
     assert torch.allclose(ema[0], torch.full((3,), 1 - 501 / 510), rtol=1e-6)
+
+
+@pytest.mark.parametrize("ramp, decay", [(2.0, 2 / 3), (10.0, 2 / 11)])
+def test_the_recipes_ema_ramp_reaches_the_ema_generator(tmp_path, image_folder, ramp, decay):
+    """`train.ema_ramp` is the ramp the module's EMA uses: at its second update (n = 1) the
+    decay is (1 + 1)/(ramp + 1)."""
+    raw = tiny_recipe(tmp_path, image_folder, ema=0.999, ema_ramp=ramp)
+    module = GANModule(validate(raw).to_dict())
+    weights = [p for p in module.generator.parameters()]
+    with torch.no_grad():
+        torch._foreach_zero_(weights)
+        module.g_ema.update_parameters(module.generator)  # the first update copies
+        torch._foreach_add_(weights, 1.0)
+        module.g_ema.update_parameters(module.generator)
+    for averaged in module.g_ema.module.parameters():
+        assert torch.allclose(averaged, torch.full_like(averaged, 1 - decay), rtol=1e-6)

@@ -128,8 +128,8 @@ class GANModule(pl.LightningModule):
         train = self.recipe.train
         self.g_ema: Optional[AveragedModel] = None
         if train.ema > 0:
-            self.g_ema = AveragedModel(self.generator, multi_avg_fn=ramped_ema(train.ema, train.ema_ramp),
-                                       use_buffers=True)
+            self.g_ema = AveragedModel(self.generator, use_buffers=True,
+                                       multi_avg_fn=ramped_ema(train.ema, train.ema_ramp))
             self.g_ema.requires_grad_(False)
         if train.compile:
             # Module.compile keeps the modules and their state_dict keys as they are (no
