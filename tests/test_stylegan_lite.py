@@ -60,7 +60,9 @@ def test_truncation_at_zero_gives_the_average_image_for_every_z():
     g.eval()
     images = g(torch.randn(4, 16), truncation_psi=0.0, noise=False)
     average = g.synthesis(g.broadcast(g.w_avg[None]), noise=False)
-    assert torch.allclose(images, average.expand_as(images), atol=1e-6)
+    # A batch of 4 and a batch of 1 can run different convolution kernels (on an AVX2 CPU they
+    # differ by about 1e-6), so the comparison with the single image allows for rounding.
+    assert torch.allclose(images, average.expand_as(images), atol=1e-5)
     assert not torch.allclose(g(torch.randn(4, 16), noise=False)[0],
                               g(torch.randn(4, 16), noise=False)[1])
 
