@@ -69,3 +69,19 @@ def test_dcgan_minibatch_std_couples_the_logits_of_a_group_only():
 def test_dcgan_minibatch_std_group_must_not_be_negative():
     with pytest.raises(GansError, match="mbstd_group must be 0"):
         DCGANDiscriminator(mbstd_group=-1)
+
+
+@pytest.mark.parametrize("resolution", [16, 32, 64])
+def test_dcgan_discriminator_with_3x3_kernels_scores_each_image(resolution):
+    d = DCGANDiscriminator(width=8, channels=3, resolution=resolution, norm="none", kernel=3)
+    assert d(torch.randn(2, 3, resolution, resolution)).shape == (2,)
+    strided = [m for m in d.net if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == {16: 2, 32: 3, 64: 4}[resolution]
+    assert all(m.kernel_size == (3, 3) for m in strided)
+    # The 4x4 head over the last 4x4 map stays: only the strided layers change.
+    assert d.net[-1].kernel_size == (4, 4)
+
+
+def test_dcgan_discriminator_kernel_must_be_3_or_4():
+    with pytest.raises(GansError, match="kernel must be 3 or 4"):
+        DCGANDiscriminator(kernel=5)
