@@ -106,7 +106,8 @@ class DCGANDiscriminator(nn.Module):
     `mbstd_group` > 0 appends the minibatch standard deviation over groups of that many images
     at 4x4, before the last convolution, as StyleGAN's discriminator does; 0 leaves it out.
     `kernel` 3 makes the strided convolutions 3x3 (the paper's are 4x4): 9/16 of their
-    multiply-adds, so a wider discriminator costs what the paper's width did.
+    multiply-adds, for a discriminator whose cost matters more than its strength per step
+    (on Fashion-MNIST it lost more per step than it gained in speed, docs/models.md).
     With `num_classes` the last convolution yields features (not a logit): the logit is a
     linear output plus their inner product with the class embedding."""
 
