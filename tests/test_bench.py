@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "recipes" / "bench" / "smoke.yaml"
 LUCIC = REPO / "recipes" / "bench" / "lucic-fashion-mnist.yaml"
 LUCIC_CPU = REPO / "recipes" / "bench" / "lucic-fashion-mnist-cpu.yaml"
+FAMILIES = REPO / "recipes" / "bench" / "families-fashion-mnist-30min.yaml"
 # The non-saturating DCGAN, which the smoke suite builds on: other losses replace its name alone.
 DCGAN = REPO / "recipes" / "dcgan" / "fashion-mnist.yaml"
 
@@ -172,6 +173,37 @@ def test_lucic_cpu_suite_is_the_full_suite_at_its_own_budget(tmp_path, capsys):
     out = tmp_path / "dry"
     assert main(["bench", str(LUCIC_CPU), "--dry-run", "--out", str(out)]) == 0
     assert "5 variants x 2 seeds = 10 runs" in capsys.readouterr().out
+    assert not out.exists()
+
+
+def test_families_suite_runs_each_shipped_recipe_for_30_minutes(tmp_path, capsys):
+    """The family table's promise: each family's own Fashion-MNIST recipe as shipped, changed
+    only in what the suite owns (name, seed, the time budget, FID tracking), and evaluated on
+    10k generated images against the 10k test images."""
+    from gans.recipe import load_recipe
+
+    suite = bench.load_suite(FAMILIES)
+    shipped = {"dcgan-rpgan": "dcgan/fashion-mnist-rpgan.yaml",
+               "stylegan-lite": "stylegan-lite/fashion-mnist.yaml",
+               "r3gan-lite": "r3gan-lite/fashion-mnist.yaml"}
+    assert [v.name for v in suite.variants] == list(shipped)
+    assert (suite.eval.num_fake, suite.eval.num_real, suite.eval.reference) == (10000, 10000, "test")
+    runs = bench.plan_runs(suite, tmp_path / "out")
+    assert len(runs) == 3
+    for run in runs:
+        assert run.recipe.trainer["max_time"] == "00:00:30:00", run.variant.name
+        assert run.recipe.train.steps == UNLIMITED_STEPS
+        ours = flat(run.recipe.to_dict())
+        theirs = flat(load_recipe(REPO / "recipes" / shipped[run.variant.name]).to_dict())
+        differing = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
+        assert differing <= {"name", "seed", "train.steps", "trainer.max_time",
+                             "metrics.fid_every", "metrics.fid_num_fake", "metrics.fid_num_real",
+                             "metrics.fid_reference_split", "metrics.fid_batch_size"}, \
+            run.variant.name
+        assert ours["model.generator.name"] == theirs["model.generator.name"]
+    out = tmp_path / "dry"
+    assert main(["bench", str(FAMILIES), "--dry-run", "--out", str(out)]) == 0
+    assert "3 variants x 1 seeds = 3 runs, budget 30 minutes" in capsys.readouterr().out
     assert not out.exists()
 
 
