@@ -200,7 +200,6 @@ def test_families_suite_runs_each_shipped_recipe_for_30_minutes(tmp_path, capsys
                              "metrics.fid_every", "metrics.fid_num_fake", "metrics.fid_num_real",
                              "metrics.fid_reference_split", "metrics.fid_batch_size"}, \
             run.variant.name
-        assert ours["model.generator.name"] == theirs["model.generator.name"]
     out = tmp_path / "dry"
     assert main(["bench", str(FAMILIES), "--dry-run", "--out", str(out)]) == 0
     assert "3 variants x 1 seeds = 3 runs, budget 30 minutes" in capsys.readouterr().out
