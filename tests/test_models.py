@@ -18,6 +18,24 @@ def test_dcgan_shapes_and_range(resolution, channels, width):
     assert d(images).shape == (3,)
 
 
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_dcgan_stem_is_the_transposed_convolution_of_the_latent(layout):
+    torch.manual_seed(0)
+    g = DCGANGenerator(latent_dim=12, width=8, resolution=32).to(memory_format=layout)
+    stem = g.net[0]
+    plain = torch.nn.ConvTranspose2d(12, 32, 4, 1, 0, bias=False)
+    stem.load_state_dict(plain.state_dict())  # checkpoints of either form load into the other
+    z = torch.randn(5, 12, 1, 1)
+    ours, theirs = stem(z), plain(z)
+    assert ours.shape == theirs.shape == (5, 32, 4, 4)
+    torch.testing.assert_close(ours, theirs)
+    upstream = torch.randn_like(theirs)
+    (ours_grad,) = torch.autograd.grad(ours, stem.weight, upstream)
+    (theirs_grad,) = torch.autograd.grad(theirs, plain.weight, upstream)
+    torch.testing.assert_close(ours_grad, theirs_grad)
+    torch.testing.assert_close(g(z.flatten(1)), g.net[1:](theirs))
+
+
 @pytest.mark.parametrize("norm, spectral", [("none", True), ("batch", True), ("none", False)])
 def test_discriminator_options(norm, spectral):
     d = DCGANDiscriminator(width=8, channels=3, resolution=32, norm=norm, spectral_norm=spectral)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
@@ -67,6 +68,26 @@ class ConditionalBatchNorm2d(nn.Module):
             self.beta(labels)[:, :, None, None]
 
 
+class LatentProjection(nn.ConvTranspose2d):
+    """DCGAN's first layer, a 4x4 transposed convolution of the 1x1 latent, computed as the
+    matrix product it is: the convolution path ran it at about a tenth of the speed of the
+    next layers (forward and backward 15 ms against 3 for a batch of 64 on a 2-core AVX2 CPU,
+    benchmarks/generator_stem.py). The weight keeps the transposed convolution's name and
+    shape, so checkpoints load either way."""
+
+    def __init__(self, latent_dim: int, channels: int):
+        super().__init__(latent_dim, channels, 4, 1, 0, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z, w = x.flatten(1), self.weight  # w: (latent, channels, 4, 4)
+        if w.is_contiguous(memory_format=torch.channels_last):
+            # (latent, 4, 4, channels) is then a view, and so is the NHWC output the next
+            # layers, also in channels_last, read without a copy.
+            out = torch.mm(z, w.permute(0, 2, 3, 1).reshape(w.size(0), -1))
+            return out.view(z.size(0), 4, 4, w.size(1)).permute(0, 3, 1, 2)
+        return torch.mm(z, w.reshape(w.size(0), -1)).view(z.size(0), w.size(1), 4, 4)
+
+
 @GENERATORS.register("dcgan")
 class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int = 100, width: int = 64, channels: int = 1,
@@ -79,8 +100,7 @@ class DCGANGenerator(nn.Module):
 
         doublings = _num_doublings(resolution)
         ch = width * 2 ** (doublings - 1)
-        layers = [nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False),
-                  norm(ch), nn.ReLU(True)]
+        layers = [LatentProjection(latent_dim, ch), norm(ch), nn.ReLU(True)]
         for _ in range(doublings - 1):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
                        norm(ch // 2), nn.ReLU(True)]
