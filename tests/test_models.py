@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from gans.errors import GansError
-from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator, WholeImageConv
 from gans.models.layers import MinibatchStd
 
 
@@ -34,6 +34,28 @@ def test_dcgan_stem_is_the_transposed_convolution_of_the_latent(layout):
     (theirs_grad,) = torch.autograd.grad(theirs, plain.weight, upstream)
     torch.testing.assert_close(ours_grad, theirs_grad)
     torch.testing.assert_close(g(z.flatten(1)), g.net[1:](theirs))
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_dcgan_discriminator_head_is_the_whole_image_convolution(layout, num_classes):
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(width=8, resolution=16, norm="none", mbstd_group=2,
+                           num_classes=num_classes).to(memory_format=layout)
+    (head,) = [m for m in d.net if isinstance(m, WholeImageConv)]
+    plain = torch.nn.Conv2d(head.in_channels, head.out_channels, 4)
+    head.load_state_dict(plain.state_dict())  # checkpoints of either form load into the other
+    x = torch.randn(6, head.in_channels, 4, 4).contiguous(memory_format=layout)
+    ours, theirs = head(x), plain(x)
+    assert ours.shape == theirs.shape == (6, head.out_channels, 1, 1)
+    torch.testing.assert_close(ours, theirs)
+    upstream = torch.randn_like(theirs)
+    ours_grads = torch.autograd.grad(ours, (head.weight, head.bias), upstream)
+    theirs_grads = torch.autograd.grad(theirs, (plain.weight, plain.bias), upstream)
+    for a, b in zip(ours_grads, theirs_grads):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(GansError, match=r"wants \(4, 4\) inputs"):
+        head(torch.randn(2, head.in_channels, 8, 8))
 
 
 @pytest.mark.parametrize("norm, spectral", [("none", True), ("batch", True), ("none", False)])

@@ -70,10 +70,9 @@ class ConditionalBatchNorm2d(nn.Module):
 
 class LatentProjection(nn.ConvTranspose2d):
     """DCGAN's first layer, a 4x4 transposed convolution of the 1x1 latent, computed as the
-    matrix product it is: the convolution path ran it at about a tenth of the speed of the
-    next layers (forward and backward 15 ms against 3 for a batch of 64 on a 2-core AVX2 CPU,
-    benchmarks/generator_stem.py). The weight keeps the transposed convolution's name and
-    shape, so checkpoints load either way."""
+    matrix product it is: torch's transposed-convolution path took 2.75x the product's time on
+    a 2-core AVX2 CPU (docs/performance.md, benchmarks/whole_image_layers.py). The weight keeps
+    the transposed convolution's name and shape, so checkpoints load either way."""
 
     def __init__(self, latent_dim: int, channels: int):
         super().__init__(latent_dim, channels, 4, 1, 0, bias=False)
@@ -86,6 +85,20 @@ class LatentProjection(nn.ConvTranspose2d):
             out = torch.mm(z, w.permute(0, 2, 3, 1).reshape(w.size(0), -1))
             return out.view(z.size(0), 4, 4, w.size(1)).permute(0, 3, 1, 2)
         return torch.mm(z, w.reshape(w.size(0), -1)).view(z.size(0), w.size(1), 4, 4)
+
+
+class WholeImageConv(nn.Conv2d):
+    """The discriminator's last layer, a convolution whose kernel covers its whole 4x4 input,
+    computed as the linear layer it is (3x faster in the class-conditional discriminator,
+    where it yields 256 features), as `LatentProjection` does for the generator's first layer;
+    the weight keeps the convolution's name and shape."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[2:] != self.weight.shape[2:]:
+            raise GansError(f"{type(self).__name__} wants {tuple(self.weight.shape[2:])} "
+                            f"inputs, got {tuple(x.shape[2:])}")
+        out = F.linear(x.flatten(1), self.weight.flatten(1), self.bias)
+        return out.view(x.size(0), -1, 1, 1)
 
 
 @GENERATORS.register("dcgan")
@@ -159,14 +172,14 @@ class DCGANDiscriminator(nn.Module):
             layers.append(MinibatchStd(mbstd_group))
             features += 1
         if num_classes:
-            layers += [wrap(nn.Conv2d(features, ch, 4, 1, 0)), nn.LeakyReLU(0.2, True)]
+            layers += [wrap(WholeImageConv(features, ch, 4, 1, 0)), nn.LeakyReLU(0.2, True)]
             self.out = wrap(nn.Linear(ch, 1))
             embed = nn.Embedding(num_classes, ch)
             # N(0, 0.02), as for the other layers, would leave the projection silent at first.
             nn.init.normal_(embed.weight, 0.0, 1.0 / math.sqrt(ch))
             self.embed = wrap(embed)
         else:
-            layers.append(wrap(nn.Conv2d(features, 1, 4, 1, 0)))
+            layers.append(wrap(WholeImageConv(features, 1, 4, 1, 0)))
         self.net = nn.Sequential(*layers)
         _init_weights(self)
 
