@@ -192,7 +192,8 @@ def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) 
             classes = list(datamodule.images.classes) if recipe.data.conditional else []
             module = GANModule(recipe.to_dict(), class_names=classes or None)
             _dry_run(module.generator, module.discriminator)
-        except (TypeError, ValueError, RuntimeError, ArithmeticError) as exc:
+        except (TypeError, ValueError, RuntimeError, ArithmeticError, LookupError) as exc:
+            # LookupError: BatchNorm of zero channels indexes an empty tensor.
             reason = str(exc).strip().split("\n")[0].split(". ")[0][:120]
             raise GansError(f"the model section builds networks that cannot run "
                             f"({exc.__class__.__name__}: {reason}); check the sizes and types in "
