@@ -52,15 +52,18 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_write(Path(path), lambda f: torch.save(checkpoint, f))
 
 
-class _NoAdvertisement(logging.Filter):
-    """Lightning prints a tip for its hosted logger at every Trainer built without it: one
-    line of every run's output, with nothing in it for a gans user to act on."""
+class _LightningNotes(logging.Filter):
+    """Lines of Lightning's with nothing in them for a gans user to act on: a tip for its
+    hosted logger at every Trainer built without it, and the end of fit as `max_steps=4000
+    reached` after a recipe's 2,000 generator steps (Lightning counts both networks' updates;
+    the progress bar has already said 2000/2000)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in str(record.msg)
+        message = str(record.msg)
+        return "litlogger" not in message and "stopped: `max_steps=" not in message
 
 
-logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoAdvertisement())
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_LightningNotes())
 
 
 def build_trainer(recipe: Recipe, logger: TensorBoardLogger) -> pl.Trainer:
