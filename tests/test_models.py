@@ -78,6 +78,28 @@ def test_spectral_norm_bounds_the_layer():
     assert sigma == pytest.approx(1.0, abs=0.05)
 
 
+def test_generator_without_batchnorm_trains_each_layer_with_a_bias():
+    torch.manual_seed(0)
+    g = DCGANGenerator(latent_dim=12, width=8, resolution=32, norm="none")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in g.modules())
+    hidden = [m for m in g.net[1:] if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(hidden) == 3 and all(m.bias is not None for m in hidden)
+    # Without batch statistics an image depends on its own latent only.
+    z = torch.randn(4, 12)
+    torch.testing.assert_close(g(z)[:1], g(z[:1]))
+    with_bn = DCGANGenerator(latent_dim=12, width=8, resolution=32)
+    assert not torch.allclose(with_bn(z)[:1], with_bn(z[:1]))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"norm": "layer"}, "norm must be batch or none"),
+    ({"norm": "none", "num_classes": 3}, "no way to read the class"),
+])
+def test_generator_norm_errors_name_the_key(kwargs, message):
+    with pytest.raises(GansError, match=message):
+        DCGANGenerator(**kwargs)
+
+
 @pytest.mark.parametrize("resolution", [8, 24, 48])
 def test_unsupported_resolution_is_a_clear_error(resolution):
     with pytest.raises(GansError, match="power of two"):
