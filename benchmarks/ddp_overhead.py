@@ -6,8 +6,8 @@ Each configuration is its own `python benchmarks/ddp_overhead.py --worker ...` r
 DDP launcher starts the second rank by running the same command again), so the figures include
 everything a training step pays: gradient synchronisation, the DDP machinery, and on a small CPU
 the two processes sharing the memory bus. The model is the classic DCGAN-32 (the quickstart's
-until 2026-11-30: latent 100, width 64, non-saturating loss, EMA), on random images; the per-process batch is the
-same in every row, so two processes train on twice the images per step.
+until 2026-11-30: latent 100, width 64, non-saturating loss, EMA), on random images; the
+per-process batch is the same in every row, so two processes train on twice the images per step.
 
 Rows:
   1 process, C threads   one process with the threads one rank of two gets (cores / 2): the

@@ -18,14 +18,14 @@ def test_every_shipped_recipe_validates(path):
     assert recipe.train.steps >= 1
 
 
-def test_the_full_dcgan_recipe_keeps_its_measured_settings_apart_from_the_quickstart():
+def test_the_full_dcgan_recipes_keep_their_measured_settings_whatever_the_quickstart_has():
     # fashion-mnist-rpgan.yaml extends the quickstart, whose batch, D width and learning rate
-    # are tuned for its few minutes; the full run's published FIDs were measured with these.
-    quickstart = load_recipe(REPO / "recipes" / "quickstart.yaml")
+    # are tuned for its few minutes; the full run's published FIDs were measured with these,
+    # whatever the quickstart has.
     for name in ("fashion-mnist-rpgan.yaml", "fashion-mnist-cond.yaml"):
         full = load_recipe(REPO / "recipes" / "dcgan" / name)
-        assert full.train.batch_size == 64 != quickstart.train.batch_size
-        assert full.model.discriminator["width"] == 64 != quickstart.model.discriminator["width"]
+        assert full.train.batch_size == 64
+        assert full.model.discriminator["width"] == 64
         assert full.optim.generator.lr == full.optim.discriminator.lr == pytest.approx(1e-3)
 
 

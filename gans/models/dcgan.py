@@ -105,8 +105,8 @@ class WholeImageConv(nn.Conv2d):
 class DCGANGenerator(nn.Module):
     """`norm`: batch (the paper: BatchNorm after every transposed convolution but the last),
     or none (each layer gets a bias instead). Without it the quickstart's generator (as of
-    2026-12-01) read 37.8 against 31.7 on the 2k check after the same 2,000 steps (docs/performance.md, "A CPU
-    without AVX-512")."""
+    2026-12-01) read 37.8 against 31.7 on the 2k check after the same 2,000 steps
+    (docs/performance.md, "A CPU without AVX-512")."""
 
     def __init__(self, latent_dim: int = 100, width: int = 64, channels: int = 1,
                  resolution: int = 32, num_classes: int = 0, norm: str = "batch"):
