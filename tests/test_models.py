@@ -147,3 +147,36 @@ def test_dcgan_discriminator_with_3x3_kernels_scores_each_image(resolution):
 def test_dcgan_discriminator_kernel_must_be_3_or_4():
     with pytest.raises(GansError, match="kernel must be 3 or 4"):
         DCGANDiscriminator(kernel=5)
+
+
+def test_dcgan_packing_discriminator_scores_consecutive_images_together():
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(width=8, channels=3, resolution=16, norm="none", mbstd_group=2,
+                           pack=2)
+    assert d.net[0].in_channels == 6  # two RGB images stacked on the channel axis
+    images = torch.randn(6, 3, 16, 16)
+    logits = d(images)
+    assert logits.shape == (3,)
+    stacked = torch.cat([images[0::2], images[1::2]], dim=1)  # pairs (0, 1), (2, 3), (4, 5)
+    torch.testing.assert_close(logits, d.net(stacked).view(3))
+    changed = images.clone()
+    changed[3] = torch.randn(3, 16, 16)
+    after = d(changed)
+    # Image 3 is in the second pack, whose minibatch-std group {1} holds no other pack.
+    assert not torch.isclose(logits[1], after[1])
+    assert torch.equal(logits[[0, 2]], after[[0, 2]])
+
+
+@pytest.mark.parametrize("pack", [0, -2, 1.5, True, "2"])
+def test_dcgan_pack_must_be_a_positive_count(pack):
+    with pytest.raises(GansError, match="pack must be 1"):
+        DCGANDiscriminator(pack=pack)
+
+
+def test_dcgan_pack_refuses_what_it_cannot_score():
+    with pytest.raises(GansError, match="use pack 1 with data.conditional"):
+        DCGANDiscriminator(pack=2, num_classes=10)
+    d = DCGANDiscriminator(width=8, resolution=16, norm="none", pack=3)
+    with pytest.raises(GansError, match="a batch of 4 does not divide: make "
+                                         "train.batch_size a multiple of 3"):
+        d(torch.randn(4, 1, 16, 16))

@@ -193,14 +193,17 @@ def test_path_length_reaches_the_mapping_network_only_when_asked(through):
     assert reached == through
 
 
-def test_rpgan_trains_a_few_steps_with_r1_and_r2(tmp_path, image_folder):
+@pytest.mark.parametrize("pack", [1, 2])
+def test_rpgan_trains_a_few_steps_with_r1_and_r2(tmp_path, image_folder, pack):
     raw = tiny_recipe(tmp_path, image_folder, steps=3, log_every=1)
-    raw["model"]["discriminator"]["norm"] = "none"
+    raw["model"]["discriminator"].update(norm="none", pack=pack)
     raw["loss"] = {"name": "rpgan", "gamma": 1.0}
     run_dir = train(tmp_path, raw)
     for tag in ("loss/r1", "loss/r2", "loss/d_adversarial", "loss/g_adversarial"):
         values = scalars(run_dir, tag)
         assert len(values) == 3 and all(v == v and v >= 0 for v in values), tag
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert state["discriminator.net.0.weight"].shape[1] == 3 * pack  # RGB images per logit
 
 
 # ----------------------------------------------------------------------------- behaviour pin

@@ -7,7 +7,7 @@ import torch
 import yaml
 from PIL import Image
 
-from conftest import tiny_recipe
+from conftest import tiny_recipe, write_recipe
 from gans.cli import main
 
 
@@ -112,6 +112,17 @@ def test_train_with_bad_recipe_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_train_with_a_batch_the_packing_discriminator_cannot_split_writes_nothing(
+        tmp_path, image_folder, capsys):
+    recipe = write_recipe(tmp_path / "r.yaml", yaml.safe_dump(tiny_recipe(tmp_path, image_folder)))
+    out = tmp_path / "runs"
+    assert main(["train", str(recipe), "--out", str(out), "--set", "train.batch_size=7",
+                 "--set", "model.discriminator.pack=2"]) == 2
+    assert "train.batch_size 7 does not divide into the discriminator's groups of " \
+           "model.discriminator.pack 2: make it a multiple of 2" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_train_to_an_unwritable_place_fails_first(tmp_path, image_folder, capsys):
     raw = tiny_recipe(tmp_path, image_folder)
     recipe = tmp_path / "r.yaml"
@@ -128,7 +139,7 @@ def test_a_full_disk_fails_before_training(tmp_path, image_folder, monkeypatch, 
 
     import yaml
 
-    from conftest import tiny_recipe
+    from conftest import tiny_recipe, write_recipe
     from gans.cli import main
 
     usage = namedtuple("usage", "total used free")

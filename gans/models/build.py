@@ -29,4 +29,9 @@ def build_networks(recipe) -> tuple[nn.Module, nn.Module]:
         if lacking:
             raise GansError(f"{key}: {name!r} has no {', '.join(lacking)}; a "
                             f"{protocol.__name__.lower()} needs {needs} (docs/architecture.md)")
+    pack = getattr(discriminator, "pack", 1)
+    if recipe.train.batch_size % pack:
+        raise GansError(f"train.batch_size {recipe.train.batch_size} does not divide into the "
+                        f"discriminator's groups of model.discriminator.pack {pack}: make it a "
+                        f"multiple of {pack}")
     return generator, discriminator

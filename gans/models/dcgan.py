@@ -155,14 +155,24 @@ class DCGANDiscriminator(nn.Module):
     `kernel` 3 makes the strided convolutions 3x3 (the paper's are 4x4): 9/16 of their
     multiply-adds, for a discriminator whose cost matters more than its strength per step
     (on Fashion-MNIST it lost more per step than it gained in speed, docs/models.md).
+    `pack` > 1 scores that many images at once (PacGAN, Lin et al. 2018): consecutive images
+    of the batch are stacked on the channel axis and get one logit, so D judges samples jointly
+    and a generator that repeats itself is easier to catch; the batch must divide by it.
     With `num_classes` the last convolution yields features (not a logit): the logit is a
     linear output plus their inner product with the class embedding."""
 
     def __init__(self, width: int = 64, channels: int = 1, resolution: int = 32,
                  norm: str = "batch", spectral_norm: bool = False, mbstd_group: int = 0,
-                 kernel: int = 4, num_classes: int = 0):
+                 kernel: int = 4, pack: int = 1, num_classes: int = 0):
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes, self.pack = num_classes, pack
+        if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+            raise GansError("model.discriminator.pack must be 1 (one image per logit) or the "
+                            f"number of images scored together, e.g. 2; got {pack!r}")
+        if pack > 1 and num_classes:
+            raise GansError("model.discriminator.pack scores several images with one logit, "
+                            "which cannot carry each image's class: use pack 1 with "
+                            "data.conditional")
         if norm not in ("batch", "none"):
             raise GansError(f"model.discriminator.norm must be batch or none, got {norm!r}")
         if mbstd_group < 0:
@@ -173,7 +183,8 @@ class DCGANDiscriminator(nn.Module):
         doublings = _num_doublings(resolution)
         wrap = _spectral_norm if spectral_norm else (lambda m: m)
         # Padding 1 halves the size for either kernel.
-        layers = [wrap(nn.Conv2d(channels, width, kernel, 2, 1)), nn.LeakyReLU(0.2, True)]
+        layers = [wrap(nn.Conv2d(channels * pack, width, kernel, 2, 1)),
+                  nn.LeakyReLU(0.2, True)]
         ch = width
         for _ in range(doublings - 1):
             layers.append(wrap(nn.Conv2d(ch, ch * 2, kernel, 2, 1, bias=norm == "none")))
@@ -198,6 +209,13 @@ class DCGANDiscriminator(nn.Module):
         _init_weights(self)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.pack > 1:
+            n, c, h, w = images.shape
+            if n % self.pack:
+                raise GansError(f"model.discriminator.pack {self.pack} scores images in groups "
+                                f"of {self.pack}; a batch of {n} does not divide: make "
+                                f"train.batch_size a multiple of {self.pack}")
+            images = images.reshape(n // self.pack, self.pack * c, h, w)
         if not self.num_classes:
             return self.net(images).view(images.size(0))
         check_labels(self, labels, images.size(0))

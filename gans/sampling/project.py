@@ -113,6 +113,10 @@ def discriminator_distance(context: "DistanceContext") -> nn.Module:
     if context.checkpoint is None:
         raise GansError("--distance discriminator needs the checkpoint the generator came from")
     network = load_discriminator(context.checkpoint, trust=context.trust)
+    if getattr(network, "pack", 1) > 1:
+        raise GansError(f"--distance discriminator needs features of one image, and this "
+                        f"run's discriminator stacks {network.pack} (model.discriminator.pack): "
+                        "use another distance, e.g. --distance pixel+classifier")
     layers = [m for m in network.modules()
               if isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.dim() == 4]
     labels = None

@@ -277,9 +277,10 @@ def _dry_run(generator: torch.nn.Module, discriminator: torch.nn.Module) -> None
                 inputs = torch.zeros(2, generator.channels, resolution, resolution)
                 discriminator(generator(inputs), inputs)
                 return
-            labels = torch.zeros(2, dtype=torch.long) if getattr(generator, "num_classes", 0) \
+            n = 2 * getattr(discriminator, "pack", 1)  # a packing D scores whole groups
+            labels = torch.zeros(n, dtype=torch.long) if getattr(generator, "num_classes", 0) \
                 else None  # any class: a conditional model needs one
-            discriminator(generator(torch.randn(2, generator.latent_dim), labels), labels)
+            discriminator(generator(torch.randn(n, generator.latent_dim), labels), labels)
     finally:
         generator.train(modes[0]), discriminator.train(modes[1])
 
