@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 import gans
-from gans.data import load_images
+from gans.data import as_signed, load_images
 from gans.sampling import project as P
 from gans.sampling.generate import latents
 
@@ -39,7 +39,7 @@ def targets_of(G, num: int) -> tuple:
     """The first `num` Fashion-MNIST test images at the model's size, in [-1, 1], and labels."""
     data = G.recipe.data
     test = load_images(type(data)(**{**data.__dict__, "split": "test", "limit": None}))
-    return test.pixels[:num].float() / 127.5 - 1, test.labels[:num]
+    return as_signed(test.pixels[:num]), test.labels[:num]
 
 
 def options(args, **changes) -> P.ProjectOptions:

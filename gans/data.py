@@ -130,6 +130,11 @@ def image_source(data) -> str:
     return data.source if is_derived(DATASETS.get(data.name)) else data.name
 
 
+def as_signed(pixels: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 pixels -> [-1, 1] in `dtype`: the range generators make and discriminators see."""
+    return pixels.to(dtype) / 127.5 - 1.0
+
+
 def to_resolution(pixels: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
     """uint8 (N, C, H, W) -> square `resolution`, `channels`; centre crop keeps aspect."""
     if pixels.size(1) != channels:

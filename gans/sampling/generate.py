@@ -62,8 +62,10 @@ def sketch_input(drawing, resolution: int, channels: int) -> torch.Tensor:
 def translate(generator: nn.Module, conditions: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """An image-to-image generator's images in [-1, 1] from uint8 input images (N, C, H, W)
     on its device; its dropout noise is drawn from `seed`."""
+    from gans.data import as_signed
+
     dtype = next(generator.parameters()).dtype
-    normalised = conditions.to(dtype) / 127.5 - 1.0
+    normalised = as_signed(conditions, dtype)
     was_training = generator.training
     generator.eval()
     try:

@@ -414,7 +414,7 @@ def load_target(source, resolution: int, channels: int) -> torch.Tensor:
     """An image file (a path, or its bytes: an upload) as the model sees it: centre-cropped to a
     square, resized to the model's resolution and channels (as training data is),
     (1, C, H, W) in [-1, 1]."""
-    from gans.data import decoded_image, to_resolution
+    from gans.data import as_signed, decoded_image, to_resolution
 
     uploaded = isinstance(source, (bytes, bytearray))
     pixels = decoded_image(source if uploaded else Path(source))
@@ -427,7 +427,7 @@ def load_target(source, resolution: int, channels: int) -> torch.Tensor:
                         f"{resolution}x{resolution} images, so give one at least "
                         f"{max(MIN_SIDE, resolution // 2)} px on its shorter side")
     pixels = to_resolution(pixels[None], resolution, channels)
-    return pixels.float() / 127.5 - 1
+    return as_signed(pixels)
 
 
 # ----------------------------------------------------------------------------- latent files

@@ -25,7 +25,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gans.serve.backend import GansError, __version__, make_info, resolve_class, write_animation
+from gans.serve.backend import (GansError, __version__, as_signed, make_info, resolve_class,
+                                write_animation)
 from gans.serve.explorer import (SPACES, Cell, ModelCache, NearestIndexes, around_projection,
                                  cell_png, grid_cells, png_bytes, project_image,
                                  projection_target, render_cells, style_mix, training_png,
@@ -534,7 +535,7 @@ async def sketch(request: Request) -> Response:
         condition, image = translate_drawing(model, body, seed)
         info = make_info("sketch", **model.provenance(sketch="canvas", seeds=seed))
         return {"seed": seed, "resolution": model.recipe.data.resolution,
-                "input": _data_url(png_bytes(condition.float() / 127.5 - 1, {})),
+                "input": _data_url(png_bytes(as_signed(condition), {})),
                 "output": _data_url(png_bytes(image, info))}
 
     return JSONResponse(await run_in_threadpool(work))

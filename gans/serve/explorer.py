@@ -26,7 +26,7 @@ from typing import Callable, Optional
 import torch
 
 from gans.serve.backend import (CLASS_NAMES, DEFAULT_DISTANCE, GansError, Latent,
-                                ProjectOptions, atomic_write, cache_dir, class_labels,
+                                ProjectOptions, as_signed, atomic_write, cache_dir, class_labels,
                                 class_names, generate, interpolation_frames, load_classifier,
                                 load_generator, load_images, load_target, make_distance,
                                 make_info, mixing_layers, project, save_pil, sketch_input,
@@ -308,7 +308,6 @@ class NearestIndexes:
             raise GansError(f"the memorisation check needs the training images, which cannot "
                             f"be read here: {exc}") from None
         extract = _extractor(space)
-        scaled = lambda pixels: pixels.float() / 127.5 - 1  # noqa: E731  (as training sees them)
         disk = None
         if space != "pixels":
             digest = hashlib.sha256(f"{images.fingerprint()}-{space}".encode()).hexdigest()[:20]
@@ -320,7 +319,7 @@ class NearestIndexes:
             except Exception:  # a damaged cache file is rebuilt
                 features = None
         if features is None or len(features) != len(images.pixels):
-            features = torch.cat([extract(scaled(chunk)) for chunk in images.pixels.split(4096)])
+            features = torch.cat([extract(as_signed(chunk)) for chunk in images.pixels.split(4096)])
             features = features.half()
             if disk is not None:
                 atomic_write(disk, lambda f: torch.save(features, f))
@@ -338,7 +337,7 @@ class NearestIndexes:
 
 
 def training_png(index: NearestIndex, i: int) -> bytes:
-    return png_bytes(index.pixels[i].float() / 127.5 - 1, {})
+    return png_bytes(as_signed(index.pixels[i]), {})
 
 
 # ----------------------------------------------------------------------------- image prompts

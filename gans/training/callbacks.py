@@ -15,7 +15,7 @@ from torch import nn
 from gans.evaluation.fid import Protocol, feature_fid, features_of, real_features, real_key
 from gans.evaluation.inception import EXTRACTOR_NAME, inception, resolve_inception_weights, \
     to_uint8_rgb
-from gans.data import load_images
+from gans.data import as_signed, load_images
 from gans.files import atomic_write
 from gans.recipe import Recipe, dump
 
@@ -94,11 +94,6 @@ def fixed_pairs(data, n: int) -> tuple:
     images = load_images(data, split="test")
     index = torch.linspace(0, len(images.pixels) - 1, min(n, len(images.pixels))).long()
     return images.conditions[index], images.pixels[index]
-
-
-def as_signed(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> [-1, 1], the generators' range."""
-    return images.float() / 127.5 - 1.0
 
 
 class FIDTracker(pl.Callback):

@@ -251,10 +251,10 @@ class GANModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> None:
         if self.paired:  # (targets, their input images), both uint8, normalised alike
-            pixels, real_labels = batch[0], batch[1].to(self.dtype_for_data) / 127.5 - 1.0
+            pixels, real_labels = batch[0], data.as_signed(batch[1], self.dtype_for_data)
         else:
             pixels, real_labels = batch if self.num_classes else (batch[0], None)
-        real = pixels.to(self.dtype_for_data) / 127.5 - 1.0
+        real = data.as_signed(pixels, self.dtype_for_data)
         clock, step = self.clock, self.trainer.global_step
         updates_done = {"discriminator": clock.d_steps(step), "generator": clock.g_steps(step)}
         g_update_now = clock.updates_generator(step)

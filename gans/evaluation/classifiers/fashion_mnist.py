@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gans.data import as_signed
 from gans.errors import GansError
 
 # torchvision.datasets.FashionMNIST.classes, in label order
@@ -36,7 +37,7 @@ def to_classifier_input(images: torch.Tensor) -> torch.Tensor:
         raise GansError(f"the Fashion-MNIST classifier wants images shaped (N, 1 or 3, H, W), "
                         f"got {tuple(images.shape)}; pass a batch of 1- or 3-channel images")
     if images.dtype == torch.uint8:
-        images = images.float() / 127.5 - 1
+        images = as_signed(images)
     elif not images.is_floating_point():
         raise GansError(f"the Fashion-MNIST classifier wants float images in [-1, 1] or uint8, "
                         f"got {images.dtype}; convert the batch first")
