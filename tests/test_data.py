@@ -112,3 +112,13 @@ def test_datamodule_refuses_batch_larger_than_data(image_folder):
                                    channels=3), batch_size=64)
     with pytest.raises(GansError, match="fewer than train.batch_size=64"):
         dm.setup("fit")
+
+
+def test_as_signed_maps_pixels_to_the_networks_range():
+    pixels = torch.tensor([0, 51, 255], dtype=torch.uint8)
+    signed = gdata.as_signed(pixels)
+    assert signed.dtype == torch.float32
+    assert torch.allclose(signed, torch.tensor([-1.0, 51 / 127.5 - 1, 1.0]))
+    # The training step asks for its autocast dtype: the ends stay exact in bfloat16.
+    half = gdata.as_signed(pixels, torch.bfloat16)
+    assert half.dtype == torch.bfloat16 and half[0] == -1 and half[-1] == 1
