@@ -54,6 +54,7 @@ def main() -> int:
     from torchvision.utils import save_image
 
     import gans
+    from gans.data import as_unit
 
     model = gans.load(args.checkpoint)
     folder = args.out.parent / f"{args.out.stem}-drawings"
@@ -68,7 +69,7 @@ def main() -> int:
         gray = np.array(shown.convert("L").resize((size, size)))
         drawn = torch.from_numpy(gray).float()[None] / 255
         inputs = model.sketch_input(path)
-        outputs = [(model.translate(inputs, seed) + 1) / 2 for seed in (0, 1)]
+        outputs = [as_unit(model.translate(inputs, seed)) for seed in (0, 1)]
         up = [torch.nn.functional.interpolate(t.float(), size=size, mode="nearest")[0]
               for t in [inputs.float() / 255, *outputs]]
         rows += [drawn.expand(up[0].size(0), -1, -1), *up]

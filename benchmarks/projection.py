@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 import gans
-from gans.data import as_signed, load_images
+from gans.data import as_signed, as_unit, load_images
 from gans.sampling import project as P
 from gans.sampling.generate import latents
 
@@ -184,7 +184,7 @@ def pictures(G, args) -> None:
     out = Path(args.pictures)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"projection-{Path(G.path).stem}-{args.space.replace('+', 'plus')}.png"
-    save_image((torch.cat(rows) + 1) / 2, path,
+    save_image(as_unit(torch.cat(rows)), path,
                make_info("projection-benchmark", checkpoint=G.path, space=args.space,
                          steps=args.steps, spread=args.spread, distance=args.distance), nrow=8)
     print(f"pictures: {path} (each row: target, projection, 6 variations at spread {args.spread})")

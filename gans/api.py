@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from gans import registry
-from gans.data import class_names
+from gans.data import as_unit, class_names
 from gans.errors import GansError
 from gans.recipe import INCEPTION_BATCH_SIZE, Recipe, apply_overrides, as_recipe, read_yaml
 from gans.sampling import generate as _gen
@@ -142,7 +142,7 @@ class LoadedGenerator:
         provenance = self._provenance(None, None, None)
         for path, target in zip(files, targets):
             image = self.translate(path, seed)
-            save_image((image + 1) / 2, target,
+            save_image(as_unit(image), target,
                        make_info("sketch", sketch=path.name, seeds=seed, **provenance))
         return targets
 
@@ -472,13 +472,13 @@ def _square(n: int) -> int:
 def _to_pil_grid(images: torch.Tensor, nrow: int):
     from gans.sampling.provenance import to_pil
 
-    return to_pil((images + 1) / 2, nrow=nrow)
+    return to_pil(as_unit(images), nrow=nrow)
 
 
 def _to_pil_list(images: torch.Tensor) -> list:
     from gans.sampling.provenance import to_pil
 
-    return [to_pil((image + 1) / 2) for image in images]
+    return [to_pil(as_unit(image)) for image in images]
 
 
 def project(checkpoint: PathLike, images: Sequence[PathLike], out: PathLike, *,

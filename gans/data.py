@@ -135,6 +135,17 @@ def as_signed(pixels: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch
     return pixels.to(dtype) / 127.5 - 1.0
 
 
+def as_unit(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]: what image writers (torchvision's save_image, PIL) take."""
+    return (images + 1) / 2
+
+
+def as_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> uint8 pixels, rounded as saving to PNG would: `as_signed`'s pixels come back
+    exactly."""
+    return ((images.detach().float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+
+
 def to_resolution(pixels: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
     """uint8 (N, C, H, W) -> square `resolution`, `channels`; centre crop keeps aspect."""
     if pixels.size(1) != channels:

@@ -122,3 +122,13 @@ def test_as_signed_maps_pixels_to_the_networks_range():
     # The training step asks for its autocast dtype: the ends stay exact in bfloat16.
     half = gdata.as_signed(pixels, torch.bfloat16)
     assert half.dtype == torch.bfloat16 and half[0] == -1 and half[-1] == 1
+
+
+def test_as_unit_and_as_uint8_invert_as_signed():
+    pixels = torch.arange(256, dtype=torch.uint8)
+    signed = gdata.as_signed(pixels)
+    assert torch.equal(gdata.as_uint8(signed), pixels)  # every level comes back exactly
+    assert torch.allclose(gdata.as_unit(signed), pixels.float() / 255)
+    # Generator output between two levels rounds to the nearer; out of range clamps.
+    between = torch.tensor([-1.5, 1.3 / 127.5 - 1, 1.2])  # level 1.3
+    assert gdata.as_uint8(between).tolist() == [0, 1, 255]

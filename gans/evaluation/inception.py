@@ -24,6 +24,7 @@ import warnings
 import torch
 
 from gans.cache import cache_dir
+from gans.data import as_uint8
 from gans.errors import GansError
 from gans.files import atomic_write
 
@@ -234,8 +235,8 @@ def is_compiled(module: torch.nn.Module) -> bool:
 def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
     """Images as the extractor takes them: uint8, 3 channels.
 
-    Float images are generator output in [-1, 1] and are rounded to the nearest of 256 levels,
-    as saving them to PNG would; a uint8 image taken to [-1, 1] comes back exactly.
+    Float images are generator output in [-1, 1], rounded as saving them to PNG would
+    (`gans.data.as_uint8`).
     """
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise GansError(
@@ -243,7 +244,7 @@ def to_uint8_rgb(images: torch.Tensor) -> torch.Tensor:
             "use a 1- or 3-channel generator and dataset"
         )
     if images.dtype != torch.uint8:
-        images = ((images.detach().float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        images = as_uint8(images)
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 

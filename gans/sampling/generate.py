@@ -266,6 +266,7 @@ def write_animation(images: torch.Tensor, out: str, fps: float, frames: int,
                     provenance: Optional[dict] = None) -> Path:
     """An interpolation as .gif (Pillow), .mp4 (PyAV, where installed) or .png (a grid with
     one row per pair of seeds)."""
+    from gans.data import as_unit
     from gans.sampling.provenance import make_info, save_image, to_pil
 
     target = Path(out)
@@ -282,7 +283,7 @@ def write_animation(images: torch.Tensor, out: str, fps: float, frames: int,
             raise GansError("--out .mp4 needs PyAV: pip install av, or write a .gif") from None
     ensure_writable_folder(target.parent, "pass --out in a writable folder")
     info = make_info("interpolation", **(provenance or {}))
-    images = (images + 1) / 2
+    images = as_unit(images)
     if suffix == ".png":
         save_image(images, target, info, nrow=frames)
     elif suffix == ".gif":
@@ -343,6 +344,7 @@ def write_samples(images: torch.Tensor, out: str, nrow: Optional[int] = None,
                   seed=0, provenance: Optional[dict] = None, kind: str = "grid") -> list[Path]:
     """A grid at `out`, or one PNG per image when `out` ends with a slash or is a folder; each
     file carries `provenance` (make_info's arguments) as text chunks."""
+    from gans.data import as_unit
     from gans.sampling.provenance import make_info, save_image
 
     target = Path(out)
@@ -353,7 +355,7 @@ def write_samples(images: torch.Tensor, out: str, nrow: Optional[int] = None,
                         "ending with / for single images")
     ensure_writable_folder(folder, "pass --out in a writable folder")
     provenance = provenance or {}
-    images = (images + 1) / 2
+    images = as_unit(images)
     if as_folder:
         written = []
         for i, image in enumerate(images):

@@ -133,6 +133,7 @@ def discriminator_distance(context: "DistanceContext") -> nn.Module:
 
 def inception_distance(context: "DistanceContext") -> nn.Module:
     """Inception-v3 (the FID network) up to Mixed_6e, on images resized to 299x299 as for FID."""
+    from gans.data import as_unit
     from gans.evaluation.inception import make_extractor, resolve_inception_weights, tf1_resize
 
     extractor = make_extractor(resolve_inception_weights()).float()
@@ -142,7 +143,7 @@ def inception_distance(context: "DistanceContext") -> nn.Module:
     trunk = nn.Sequential(*[getattr(extractor, name) for name in names])
 
     def prepare(images):  # [-1, 1] -> what the network's own forward feeds its first layer
-        rgb = (images.expand(-1, 3, -1, -1) + 1) * 127.5
+        rgb = as_unit(images.expand(-1, 3, -1, -1)) * 255
         return (tf1_resize(rgb, 299) - 128) / 128
 
     return FeatureDistance(trunk, [trunk[i] for i in (2, 9, 14)], prepare)
@@ -579,6 +580,7 @@ def write_projection(projection: Projection, folder: Path, stem: str, generator:
                      provenance: dict) -> dict:
     """The target as the model sees it, the projection, the latent, a strip of the progress
     and the distances per step; {what: path}."""
+    from gans.data import as_unit
     from gans.sampling.provenance import make_info, save_image
 
     folder = Path(folder)
@@ -595,12 +597,12 @@ def write_projection(projection: Projection, folder: Path, stem: str, generator:
     # The target is the user's picture, not the model's: it names the model it was sized for.
     sized_for = {k: fields.get(k) for k in ("recipe", "checkpoint", "checkpoint_sha256",
                                             "image")}
-    save_image((projection.target[0] + 1) / 2, paths["target"],
+    save_image(as_unit(projection.target[0]), paths["target"],
                make_info("projection-target", **sized_for))
-    save_image((projection.image[0].clamp(-1, 1) + 1) / 2, paths["projection"],
+    save_image(as_unit(projection.image[0]), paths["projection"],
                make_info("projection", **fields))
     strip = torch.cat([projection.frames, projection.target]).clamp(-1, 1)
-    save_image((strip + 1) / 2, paths["progress"], make_info("projection-progress", **fields),
+    save_image(as_unit(strip), paths["progress"], make_info("projection-progress", **fields),
                nrow=len(strip))
     checkpoint = fields.get("checkpoint")
     save_latent(paths["latent"], projection, generator, {

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 import torch
 
 from gans.serve.backend import (CLASS_NAMES, DEFAULT_DISTANCE, GansError, Latent,
-                                ProjectOptions, as_signed, atomic_write, cache_dir, class_labels,
+                                ProjectOptions, as_signed, as_unit, atomic_write, cache_dir, class_labels,
                                 class_names, generate, interpolation_frames, load_classifier,
                                 load_generator, load_images, load_target, make_distance,
                                 make_info, mixing_layers, project, save_pil, sketch_input,
@@ -123,7 +123,7 @@ class ModelCache:
 def png_bytes(image: torch.Tensor, info: dict, nrow: Optional[int] = None) -> bytes:
     """An image (or a batch, as a grid) in [-1, 1] as PNG bytes with provenance chunks."""
     buffer = io.BytesIO()
-    save_pil(to_pil((image + 1) / 2, nrow), buffer, info)
+    save_pil(to_pil(as_unit(image), nrow), buffer, info)
     return buffer.getvalue()
 
 
