@@ -11,7 +11,8 @@ from gans import __version__  # noqa: F401
 from gans.cache import cache_dir  # noqa: F401
 from gans.evaluation.classifiers.fashion_mnist import load_classifier  # noqa: F401
 from gans.evaluation.classifiers.fashion_mnist import to_classifier_input  # noqa: F401
-from gans.data import CLASS_NAMES, as_signed, as_unit, class_names, is_paired, load_images  # noqa: F401
+from gans.data import CLASS_NAMES, as_signed, as_unit, class_names  # noqa: F401
+from gans.data import is_paired, load_images  # noqa: F401
 from gans.errors import GansError  # noqa: F401
 from gans.sampling.export import source_sha256  # noqa: F401
 from gans.files import atomic_write  # noqa: F401

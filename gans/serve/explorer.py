@@ -25,14 +25,13 @@ from typing import Callable, Optional
 
 import torch
 
-from gans.serve.backend import (CLASS_NAMES, DEFAULT_DISTANCE, GansError, Latent,
-                                ProjectOptions, as_signed, as_unit, atomic_write, cache_dir, class_labels,
+from gans.serve.backend import (CLASS_NAMES, DEFAULT_DISTANCE, GansError, Latent, ProjectOptions,
+                                as_signed, as_unit, atomic_write, cache_dir, class_labels,
                                 class_names, generate, interpolation_frames, load_classifier,
-                                load_generator, load_images, load_target, make_distance,
-                                make_info, mixing_layers, project, save_pil, sketch_input,
-                                source_sha256, style_mixing_grid, supports_style_mixing,
-                                supports_truncation, to_classifier_input, to_pil, toward_class,
-                                translate, variations)
+                                load_generator, load_images, load_target, make_distance, make_info,
+                                mixing_layers, project, save_pil, sketch_input, source_sha256,
+                                style_mixing_grid, supports_style_mixing, supports_truncation,
+                                to_classifier_input, to_pil, toward_class, translate, variations)
 
 GENERATION_LOCK = threading.Lock()
 
