@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from gans.errors import GansError
-from gans.models.dcgan import DCGANDiscriminator, DCGANGenerator, WholeImageConv
+from gans.models.dcgan import (DCGANDiscriminator, DCGANGenerator, SelfModulatedBatchNorm2d,
+                               WholeImageConv)
 from gans.models.layers import MinibatchStd
 
 
@@ -91,9 +92,35 @@ def test_generator_without_batchnorm_trains_each_layer_with_a_bias():
     assert not torch.allclose(with_bn(z)[:1], with_bn(z[:1]))
 
 
+def test_self_modulated_generator_starts_as_batchnorm_and_learns_scales_from_z():
+    torch.manual_seed(0)
+    modulated = DCGANGenerator(latent_dim=12, width=8, resolution=32, norm="self-modulated")
+    plain = DCGANGenerator(latent_dim=12, width=8, resolution=32)
+    convs = [m for m in modulated.net if isinstance(m, torch.nn.ConvTranspose2d)]
+    for target, source in zip([m for m in plain.net if isinstance(m, torch.nn.ConvTranspose2d)],
+                              convs):
+        target.load_state_dict(source.state_dict())
+    for bn in (m for m in plain.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        torch.nn.init.ones_(bn.weight)
+        torch.nn.init.zeros_(bn.bias)
+    z = torch.randn(4, 12)
+    torch.testing.assert_close(modulated(z), plain(z))  # zero-initialised modulation
+
+    modulated(z).square().sum().backward()
+    outputs = [m.mlp[-1] for m in modulated.modules() if isinstance(m, SelfModulatedBatchNorm2d)]
+    assert len(outputs) == 3 and all(o.weight.grad.abs().sum() > 0 for o in outputs)
+    with torch.no_grad():
+        for o in outputs:
+            o.weight.normal_()
+    # With a trained modulation each layer's scale and shift depend on z.
+    twisted = modulated(z)
+    assert not torch.allclose(twisted, plain(z), atol=1e-3)
+
+
 @pytest.mark.parametrize("kwargs, message", [
-    ({"norm": "layer"}, "norm must be batch or none"),
+    ({"norm": "layer"}, "norm must be one of batch, self-modulated, none"),
     ({"norm": "none", "num_classes": 3}, "no way to read the class"),
+    ({"norm": "self-modulated", "num_classes": 3}, "no way to read the class"),
 ])
 def test_generator_norm_errors_name_the_key(kwargs, message):
     with pytest.raises(GansError, match=message):

@@ -64,6 +64,7 @@ def test_a_users_objective_plugs_in_by_dotted_path(tmp_path, image_folder):
      "unknown key 'loss.wieght'; allowed for MeanMatching: name, weight"),
     ({"name": "test_objectives.scalars"}, "not a gans objective"),
     ({"name": "rpgan", "gamma": -1}, "key 'loss.gamma' must not be negative"),
+    ({"name": "rpgan", "pairs": "every"}, "key 'loss.pairs' must be one of index, all"),
     ({"name": "non-saturating", "r1_every": 0}, "key 'loss.r1_every' must be at least 1"),
     ({"name": "hinge", "pl_weight": 1.0}, "needs a style generator"),
 ])
@@ -127,6 +128,25 @@ def test_rpgan_r1_and_r2_are_zero_centred_penalties_on_reals_and_on_fakes():
     assert d == pytest.approx(torch.nn.functional.softplus(fake_logits - real_logits).mean().item())
     g = objective.g_main(ctx)["g_adversarial"].item()
     assert g == pytest.approx(torch.nn.functional.softplus(real_logits - fake_logits).mean().item())
+
+
+def test_rpgan_with_all_pairs_scores_every_real_against_every_fake():
+    real = torch.tensor([[1.0, 2.0, 0.0, -1.0], [0.5, 0.0, 1.0, 2.0]]).view(2, 4, 1, 1)
+    fake = torch.tensor([[0.0, 1.0, -1.0, 3.0], [2.0, 1.0, 0.0, 0.0]]).view(2, 4, 1, 1)
+    ctx = context(real, fake, ())
+    (r0, r1), (f0, f1) = [t.tolist() for t in ctx.d_logits()]
+    softplus = lambda x: torch.nn.functional.softplus(torch.tensor(x)).item()  # noqa: E731
+    pairs = [(r0, f0), (r0, f1), (r1, f0), (r1, f1)]
+
+    objective = OBJECTIVES.get("rpgan")(pairs="all")
+    d = objective.d_main(ctx)["d_adversarial"].item()
+    g = objective.g_main(ctx)["g_adversarial"].item()
+    assert d == pytest.approx(sum(softplus(f - r) for r, f in pairs) / 4)
+    assert g == pytest.approx(sum(softplus(r - f) for r, f in pairs) / 4)
+    by_index = OBJECTIVES.get("rpgan")().d_main(ctx)["d_adversarial"].item()
+    assert by_index == pytest.approx((softplus(f0 - r0) + softplus(f1 - r1)) / 2)
+    assert d != pytest.approx(by_index)
+    assert "all pairs" in objective.describe()
 
 
 def test_penalties_at_the_original_images_differentiate_through_the_augmentation():

@@ -68,6 +68,26 @@ class ConditionalBatchNorm2d(nn.Module):
             self.beta(labels)[:, :, None, None]
 
 
+class SelfModulatedBatchNorm2d(nn.Module):
+    """BatchNorm whose scale and shift are functions of the image's latent (self-modulation,
+    Chen et al. 2019): a small MLP per layer, its output layer zero-initialised, so the layer
+    starts as plain BatchNorm."""
+
+    def __init__(self, channels: int, latent_dim: int, hidden: int = 32):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.mlp = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(True),
+                                 nn.Linear(hidden, 2 * channels))
+
+    def reset_output(self) -> None:
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.mlp(z).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return torch.addcmul(shift, self.bn(x), scale + 1)
+
+
 class LatentProjection(nn.ConvTranspose2d):
     """DCGAN's first layer, a 4x4 transposed convolution of the 1x1 latent, computed as the
     matrix product it is: torch's transposed-convolution path took 2.75x the product's time on
@@ -101,10 +121,14 @@ class WholeImageConv(nn.Conv2d):
         return out.view(x.size(0), -1, 1, 1)
 
 
+GENERATOR_NORMS = ("batch", "self-modulated", "none")
+
+
 @GENERATORS.register("dcgan")
 class DCGANGenerator(nn.Module):
     """`norm`: batch (the paper: BatchNorm after every transposed convolution but the last),
-    or none (each layer gets a bias instead). Without it the quickstart's generator (as of
+    self-modulated (BatchNorm whose scale and shift are computed from z), or none (each layer
+    gets a bias instead). Without it the quickstart's generator (as of
     2026-12-01) read 37.8 against 31.7 on the 2k check after the same 2,000 steps
     (docs/performance.md, "A CPU without AVX-512")."""
 
@@ -112,17 +136,20 @@ class DCGANGenerator(nn.Module):
                  resolution: int = 32, num_classes: int = 0, norm: str = "batch"):
         super().__init__()
         self.latent_dim, self.num_classes = latent_dim, num_classes
-        if norm not in ("batch", "none"):
-            raise GansError(f"model.generator.norm must be batch or none, got {norm!r}")
-        if norm == "none" and num_classes:
-            raise GansError("model.generator.norm none leaves the class-conditional generator "
+        if norm not in GENERATOR_NORMS:
+            raise GansError(f"model.generator.norm must be one of {', '.join(GENERATOR_NORMS)}, "
+                            f"got {norm!r}")
+        if norm != "batch" and num_classes:
+            raise GansError(f"model.generator.norm {norm} leaves the class-conditional generator "
                             "no way to read the class (conditional BatchNorm carries it): use "
                             "norm batch with data.conditional")
-        batch_norm = norm == "batch"
+        batch_norm = norm != "none"
 
         def normalize(ch: int) -> nn.Module:
             if not batch_norm:
                 return nn.Identity()
+            if norm == "self-modulated":
+                return SelfModulatedBatchNorm2d(ch, latent_dim)
             return ConditionalBatchNorm2d(ch, num_classes) if num_classes else nn.BatchNorm2d(ch)
 
         doublings = _num_doublings(resolution)
@@ -134,15 +161,22 @@ class DCGANGenerator(nn.Module):
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        self.modulated = norm == "self-modulated"
         _init_weights(self)
+        for m in self.modules():
+            if isinstance(m, SelfModulatedBatchNorm2d):
+                m.reset_output()
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = z.view(z.size(0), self.latent_dim, 1, 1)
-        if not self.num_classes:
+        if not (self.num_classes or self.modulated):
             return self.net(x)
-        check_labels(self, labels, z.size(0))
+        if self.num_classes:
+            check_labels(self, labels, z.size(0))
+        condition = labels if self.num_classes else z.view(z.size(0), self.latent_dim)
         for layer in self.net:
-            x = layer(x, labels) if isinstance(layer, ConditionalBatchNorm2d) else layer(x)
+            modulated = isinstance(layer, (ConditionalBatchNorm2d, SelfModulatedBatchNorm2d))
+            x = layer(x, condition) if modulated else layer(x)
         return x
 
 

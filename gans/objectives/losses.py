@@ -46,15 +46,22 @@ def zero_centred_penalty(images: Tensor, logits: Tensor) -> Tensor:
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
-def relativistic_d(real: Tensor, fake: Tensor) -> Tensor:
+def relativistic_d(real: Tensor, fake: Tensor, all_pairs: bool = False) -> Tensor:
     """RpGAN (Jolicoeur-Martineau 2018, as R3GAN pairs it): D wants each real scored above the
-    fake it is paired with."""
-    return F.softplus(fake - real).mean()
+    fake it is paired with. `all_pairs`: every real against every fake of the batch, the same
+    expectation with less variance from the pairing, for the price of a B x B matrix."""
+    return F.softplus(_pair_differences(fake, real, all_pairs)).mean()
 
 
-def relativistic_g(real: Tensor, fake: Tensor) -> Tensor:
+def relativistic_g(real: Tensor, fake: Tensor, all_pairs: bool = False) -> Tensor:
     """RpGAN's generator side: each fake scored above its paired real."""
-    return F.softplus(real - fake).mean()
+    return F.softplus(_pair_differences(real, fake, all_pairs)).mean()
+
+
+def _pair_differences(minuend: Tensor, subtrahend: Tensor, all_pairs: bool) -> Tensor:
+    if all_pairs:
+        return minuend.unsqueeze(0) - subtrahend.unsqueeze(1)
+    return minuend - subtrahend
 
 
 def gradient_penalty(discriminator: Callable[[Tensor], Tensor], real: Tensor,

@@ -17,14 +17,20 @@ from gans.objectives import losses
 from gans.objectives.base import Objective, Phase, StepContext, check, lazy_weight
 from gans.registry import OBJECTIVES
 
+# "index": real i against fake i (R3GAN); "all": every real against every fake of the batch.
+PAIRINGS = ("index", "all")
+
 
 @OBJECTIVES.register("rpgan")
 class RpGAN(Objective):
-    def __init__(self, gamma: float = 1.0, r2: bool = True, reg_every: int = 1):
+    def __init__(self, gamma: float = 1.0, r2: bool = True, reg_every: int = 1,
+                 pairs: str = "index"):
         super().__init__()
         check(gamma >= 0, "gamma", f"must not be negative, got {gamma}")
         check(reg_every >= 1, "reg_every", f"must be at least 1, got {reg_every}")
+        check(pairs in PAIRINGS, "pairs", f"must be one of {', '.join(PAIRINGS)}, got {pairs!r}")
         self.gamma, self.r2, self.reg_every = gamma, r2, reg_every
+        self.all_pairs = pairs == "all"
         self.phases = [Phase("Dmain", "discriminator", self.d_main)]
         if gamma > 0:
             self.phases.append(Phase("Dreg", "discriminator", self.d_reg, every=reg_every,
@@ -34,12 +40,13 @@ class RpGAN(Objective):
 
     def describe(self) -> str:
         regs = "R1 + R2" if self.r2 else "R1"
-        return f"rpgan, {regs} gamma {self.gamma:g}" + (
+        pairing = ", all pairs" if self.all_pairs else ""
+        return f"rpgan{pairing}, {regs} gamma {self.gamma:g}" + (
             f" every {self.reg_every}" if self.reg_every > 1 else "")
 
     def d_main(self, ctx: StepContext) -> dict:
         real_logits, fake_logits = ctx.d_logits()
-        return {"d_adversarial": losses.relativistic_d(real_logits, fake_logits)}
+        return {"d_adversarial": losses.relativistic_d(real_logits, fake_logits, self.all_pairs)}
 
     def d_reg(self, ctx: StepContext) -> dict:
         real_logits, fake_logits = ctx.d_logits()
@@ -50,4 +57,5 @@ class RpGAN(Objective):
         return terms
 
     def g_main(self, ctx: StepContext) -> dict:
-        return {"g_adversarial": losses.relativistic_g(ctx.g_real_logits(), ctx.g_logits())}
+        return {"g_adversarial": losses.relativistic_g(ctx.g_real_logits(), ctx.g_logits(),
+                                                       self.all_pairs)}
