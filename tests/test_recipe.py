@@ -29,6 +29,20 @@ def test_the_full_dcgan_recipes_keep_their_measured_settings_whatever_the_quicks
         assert full.optim.generator.lr == full.optim.discriminator.lr == pytest.approx(1e-3)
 
 
+def test_the_full_dcgan_recipes_build_the_generator_their_figures_were_measured_with():
+    from gans.models.build import build_networks
+    from gans.models.dcgan import ConditionalBatchNorm2d, SelfModulatedBatchNorm2d
+
+    def norms(name):
+        generator, _ = build_networks(load_recipe(REPO / "recipes" / "dcgan" / name))
+        return {type(m) for m in generator.modules()
+                if isinstance(m, (ConditionalBatchNorm2d, SelfModulatedBatchNorm2d))}
+
+    assert norms("fashion-mnist-rpgan.yaml") == {SelfModulatedBatchNorm2d}
+    # The conditional generator reads its class through conditional BatchNorm instead.
+    assert norms("fashion-mnist-cond.yaml") == {ConditionalBatchNorm2d}
+
+
 def test_the_quickstart_tracks_the_fid_of_its_last_step():
     recipe = load_recipe(REPO / "recipes" / "quickstart.yaml")
     assert recipe.metrics.fid_every > 0
