@@ -102,6 +102,10 @@ class TrainSection:
     # The G update on fresh latents (Goodfellow et al.'s Algorithm 1), or on the fakes of the
     # D update of the same batch (one G forward fewer; docs/models.md has the comparison).
     g_fresh_latents: bool = False
+    # BigGAN's standing statistics: before the sampling generator makes images or is saved,
+    # its BatchNorm statistics are recomputed from its own outputs on this many fixed latents
+    # (0 keeps the running averages, which the EMA copy takes from the training generator).
+    standing_statistics: int = 0
 
 
 # Images per Inception forward wherever features are extracted (training's FID tracking, gans
@@ -174,8 +178,9 @@ POSITIVE_INTS = {
     "train.sample_every", "train.sample_grid", "train.log_every", "data.resolution",
     "metrics.fid_batch_size", "augment.ada_interval",
 }
-NON_NEGATIVE = {"train.nan_retries", "metrics.fid_every", "data.num_workers",
-                "optim.generator.weight_decay", "optim.discriminator.weight_decay"}
+NON_NEGATIVE = {"train.nan_retries", "train.standing_statistics", "metrics.fid_every",
+                "data.num_workers", "optim.generator.weight_decay",
+                "optim.discriminator.weight_decay"}
 
 
 # ----------------------------------------------------------------------------- loading

@@ -174,3 +174,63 @@ def test_the_recipes_ema_ramp_reaches_the_ema_generator(tmp_path, image_folder, 
         module.g_ema.update_parameters(module.generator)
     for averaged in module.g_ema.module.parameters():
         assert torch.allclose(averaged, torch.full_like(averaged, 1 - decay), rtol=1e-6)
+
+
+def test_standing_statistics_are_the_ema_generators_own_batch_statistics(tmp_path, image_folder):
+    """`train.standing_statistics`: each BatchNorm of the EMA generator ends with the mean of
+    the batch means (and batch variances) of its own inputs on the fixed latents, whatever
+    its buffers held before, and the same latents at every refresh."""
+    raw = tiny_recipe(tmp_path, image_folder, standing_statistics=20, batch_size=8)
+    module = GANModule(validate(raw).to_dict())
+    generator = module.g_ema.module
+    with torch.no_grad():
+        for weight in generator.parameters():
+            weight.add_(0.3 * torch.randn_like(weight))
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    seen = {norm: [] for norm in norms}
+    hooks = [norm.register_forward_hook(lambda m, inputs, _: seen[m].append(inputs[0]))
+             for norm in norms]
+    assert module.refresh_standing_statistics()
+    for hook in hooks:
+        hook.remove()
+    for norm in norms:
+        batches = seen[norm]
+        assert [len(b) for b in batches] == [8, 8, 4]
+        means = torch.stack([b.mean((0, 2, 3)) for b in batches])
+        variances = torch.stack([b.var((0, 2, 3), unbiased=True) for b in batches])
+        assert torch.allclose(norm.running_mean, means.mean(0), atol=1e-6)
+        assert torch.allclose(norm.running_var, variances.mean(0), rtol=1e-5)
+    first = [b.clone() for b in generator.buffers()]
+    for norm in norms:
+        norm.running_mean.fill_(5.0)
+    module.refresh_standing_statistics()
+    assert all(torch.equal(a, b) for a, b in zip(first, generator.buffers()))
+
+
+def test_checkpoints_hold_standing_statistics_and_training_is_unchanged(tmp_path, image_folder):
+    from gans.cli import main
+    import yaml
+
+    states = {}
+    for count in (0, 24):
+        raw = tiny_recipe(tmp_path, image_folder, steps=2, standing_statistics=count)
+        recipe = tmp_path / f"standing-{count}.yaml"
+        recipe.write_text(yaml.safe_dump(raw))
+        assert main(["train", str(recipe), "--out", str(tmp_path / str(count))]) == 0
+        states[count] = tmp_path / str(count) / "tiny" / "version_0" / "checkpoints" / "last.ckpt"
+    plain, standing = (torch.load(states[c], weights_only=True)["state_dict"] for c in (0, 24))
+    statistics = [k for k in plain if k.startswith("g_ema.") and "running_" in k]
+    counters = [k for k in plain if k.startswith("g_ema.") and "num_batches_tracked" in k]
+    assert statistics
+    # The refresh touches the EMA copy's BatchNorm buffers only: training went the same way.
+    assert all(torch.equal(plain[k], standing[k]) for k in plain
+               if k not in statistics + counters)
+    assert not any(torch.equal(plain[k], standing[k]) for k in statistics)
+    # What the file holds is what the loaded EMA generator computes as its standing statistics.
+    loaded = GANModule.load_from_checkpoint(states[24], map_location="cpu")
+    with torch.no_grad():
+        for name, buffer in loaded.g_ema.module.named_buffers():
+            buffer.zero_()
+    loaded.refresh_standing_statistics()
+    recomputed = {f"g_ema.module.{n}": b for n, b in loaded.g_ema.module.named_buffers()}
+    assert all(torch.allclose(standing[k], recomputed[k], atol=1e-6) for k in statistics)

@@ -95,6 +95,7 @@ def test_resolved_recipe_round_trips(tmp_path):
     ("trainer: {acelerator: cpu}", [], ["trainer.acelerator", "accelerator"]),
     ("train: {ema: 1.5}", [], ["'train.ema'", "[0, 1)"]),
     ("train: {ema_ramp: 1}", [], ["'train.ema_ramp'", "above 1"]),
+    ("train: {standing_statistics: -64}", [], ["'train.standing_statistics'", "must not be negative"]),
     ("optim: {generator: {betas: [0.5]}}", [], ["optim.generator.betas", "two numbers"]),
     ("seed: 0", ["train.steps"], ["--set", "key.path=value"]),
     ("seed: 0", ["train.steps=[1"], ["--set", "not valid YAML"]),

@@ -24,7 +24,7 @@ from typing import Optional, Union
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel
+from torch.optim.swa_utils import AveragedModel, update_bn
 
 from gans import data
 from gans.errors import GansError
@@ -89,6 +89,18 @@ def noise_seed(seed: int, rank: int, step: int) -> int:
     return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
 
 
+class _WithClasses(nn.Module):
+    """A generator called with latents alone, as torch's `update_bn` calls a model: the i-th
+    call gets the i-th batch of `classes` (None for an unconditional generator)."""
+
+    def __init__(self, generator: nn.Module, classes: list):
+        super().__init__()
+        self.generator, self.classes = generator, iter(classes)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z, next(self.classes))
+
+
 class GANModule(pl.LightningModule):
     """The algorithm of a recipe: its generator, discriminator, objective, augmentation and EMA
     generator, trained by manual optimization. Build it with `GANModule.from_recipe(...)` and
@@ -140,6 +152,7 @@ class GANModule(pl.LightningModule):
         self.noise: Optional[torch.Generator] = None  # this rank's latent stream; see latents()
         self._images_at_last_log = 0
         self._time_at_last_log: Optional[float] = None
+        self._standing_at_step: Optional[int] = None  # global step of the last refresh
 
     @classmethod
     def from_recipe(cls, recipe: Union[Recipe, dict, str, Path],
@@ -440,13 +453,49 @@ class GANModule(pl.LightningModule):
             if "objective.pl_mean" in self.state_dict():
                 state["objective.pl_mean"] = value
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning took the state_dict before this hook: refreshed buffers go in by hand.
+        if self.refresh_standing_statistics():
+            prefix = "g_ema.module." if self.g_ema is not None else "generator."
+            for name, buffer in self.sampling_generator.named_buffers():
+                checkpoint["state_dict"][prefix + name] = buffer.detach().clone()
+
     # ------------------------------------------------------------------ samples
+
+    @torch.no_grad()
+    def refresh_standing_statistics(self) -> bool:
+        """`train.standing_statistics` (BigGAN, Brock et al. 2019): the sampling generator's
+        BatchNorm statistics recomputed from its own images of fixed latents, once per step.
+
+        The EMA copy otherwise carries an average of the training generator's running
+        statistics, measured on other weights than its own. Training never reads them (it
+        normalises with batch statistics), so the refresh leaves the run's course unchanged.
+        Returns whether the generator holds standing statistics now."""
+        count = self.recipe.train.standing_statistics
+        if not count or self.paired:
+            return False
+        step = self.trainer.global_step if self._trainer is not None else None
+        if step is not None and step == self._standing_at_step:
+            return True
+        network = self.sampling_generator
+        fixed = torch.Generator().manual_seed(self.recipe.seed + 3)
+        batch = self.recipe.train.batch_size
+        latents = [torch.randn(min(batch, count - start), network.latent_dim, generator=fixed)
+                   for start in range(0, count, batch)]
+        classes = [torch.randint(self.num_classes, (len(z),), generator=fixed).to(self.device)
+                   if self.num_classes else None for z in latents]
+        update_bn(latents, _WithClasses(network, classes).train(network.training),
+                  device=self.device)
+        self._standing_at_step = step
+        return True
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, use_ema: bool = True,
                  labels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Images from `z`; a conditional model without `labels` draws classes uniformly, the
         same ones at every call (FID tracking then compares generators, not class draws)."""
+        if use_ema:
+            self.refresh_standing_statistics()
         network = self.sampling_generator if use_ema else self.generator
         if labels is None and self.num_classes:
             fixed = torch.Generator().manual_seed(self.recipe.seed + 2)
