@@ -149,6 +149,47 @@ def test_rpgan_with_all_pairs_scores_every_real_against_every_fake():
     assert "all pairs" in objective.describe()
 
 
+def test_rpgan_can_reuse_the_real_logits_of_the_discriminator_update():
+    """`loss.reuse_real_logits`: the generator's loss compares each fake, scored by the
+    updated D, with its real as D scored it before its update; by default D scores it again."""
+    real = torch.tensor([[1.0, 2.0, 0.0, -1.0], [0.5, 0.0, 1.0, 2.0]]).view(2, 4, 1, 1)
+    fake = torch.tensor([[0.0, 1.0, -1.0, 3.0], [2.0, 1.0, 0.0, 0.0]]).view(2, 4, 1, 1)
+    softplus = torch.nn.functional.softplus
+    losses = {}
+    for reuse in (False, True):
+        ctx = context(real, fake, ())
+        objective = OBJECTIVES.get("rpgan")(reuse_real_logits=reuse)
+        objective.d_main(ctx)
+        before = ctx.d_logits()[0].detach().clone()
+        with torch.no_grad():
+            ctx.discriminator.w.mul_(-2.0)  # the discriminator's update
+        scores = ctx.discriminator
+        g = objective.g_main(ctx)["g_adversarial"]
+        real_logits = before if reuse else scores(real)
+        assert g.item() == pytest.approx(softplus(real_logits - scores(fake)).mean().item())
+        losses[reuse] = g.item()
+    assert losses[True] != pytest.approx(losses[False])
+    assert "real logits of the D update" in OBJECTIVES.get("rpgan")(
+        reuse_real_logits=True).describe()
+
+
+def test_reusing_the_real_logits_saves_one_discriminator_forward_per_step(tmp_path, image_folder):
+    from gans.training.module import GANModule
+
+    calls = {}
+    for reuse in (False, True):
+        raw = tiny_recipe(tmp_path, image_folder, steps=2, log_every=1)
+        raw["loss"] = {"name": "rpgan", "gamma": 0.1, "reuse_real_logits": reuse}
+        raw["model"]["discriminator"]["norm"] = "none"
+        raw["name"] = f"reuse-{reuse}"
+        module = GANModule(validate(raw).to_dict())
+        forwards = []
+        module.discriminator.register_forward_hook(lambda m, args, out: forwards.append(1))
+        train_module(tmp_path / str(reuse), raw, module)
+        calls[reuse] = len(forwards)
+    assert calls[False] == 2 * 4 and calls[True] == 2 * 3  # reals, fakes; fakes, reals for G
+
+
 def test_penalties_at_the_original_images_differentiate_through_the_augmentation():
     real = torch.tensor([[1.0, 2.0, 0.0, -1.0]]).view(1, 4, 1, 1)
     w = torch.tensor([0.5, -1.0, 2.0, 0.25]).view(1, 4, 1, 1)

@@ -9,6 +9,11 @@ Phases:
     Dmain  every D update     softplus(D(fake) - D(real))
     Dreg   every reg_every    (gamma / 2) (||grad D(real)||^2 + ||grad D(fake)||^2), lazy
     Gmain  every G update     softplus(D(real) - D(fake)), D frozen
+
+`reuse_real_logits`: Gmain takes D(real) from the D update of the same batch, scored before
+that update, instead of scoring the reals again with the updated D: one discriminator
+forward fewer per generator step. The generator's gradient flows through D(fake) alone, so
+D(real) only sets how much each pair weighs.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ PAIRINGS = ("index", "all")
 @OBJECTIVES.register("rpgan")
 class RpGAN(Objective):
     def __init__(self, gamma: float = 1.0, r2: bool = True, reg_every: int = 1,
-                 pairs: str = "index"):
+                 pairs: str = "index", reuse_real_logits: bool = False):
         super().__init__()
         check(gamma >= 0, "gamma", f"must not be negative, got {gamma}")
         check(reg_every >= 1, "reg_every", f"must be at least 1, got {reg_every}")
         check(pairs in PAIRINGS, "pairs", f"must be one of {', '.join(PAIRINGS)}, got {pairs!r}")
         self.gamma, self.r2, self.reg_every = gamma, r2, reg_every
         self.all_pairs = pairs == "all"
+        self.reuse_real_logits = reuse_real_logits
         self.phases = [Phase("Dmain", "discriminator", self.d_main)]
         if gamma > 0:
             self.phases.append(Phase("Dreg", "discriminator", self.d_reg, every=reg_every,
@@ -41,6 +47,8 @@ class RpGAN(Objective):
     def describe(self) -> str:
         regs = "R1 + R2" if self.r2 else "R1"
         pairing = ", all pairs" if self.all_pairs else ""
+        if self.reuse_real_logits:
+            pairing += ", real logits of the D update"
         return f"rpgan{pairing}, {regs} gamma {self.gamma:g}" + (
             f" every {self.reg_every}" if self.reg_every > 1 else "")
 
@@ -57,5 +65,7 @@ class RpGAN(Objective):
         return terms
 
     def g_main(self, ctx: StepContext) -> dict:
-        return {"g_adversarial": losses.relativistic_g(ctx.g_real_logits(), ctx.g_logits(),
+        real_logits = (ctx.d_logits()[0].detach() if self.reuse_real_logits
+                       else ctx.g_real_logits())
+        return {"g_adversarial": losses.relativistic_g(real_logits, ctx.g_logits(),
                                                        self.all_pairs)}
