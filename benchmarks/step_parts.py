@@ -8,20 +8,11 @@ CPU: the generator's forward and backward, the discriminator's forward alone (wh
 from __future__ import annotations
 
 import sys
-import time
 
 import torch
 
 from gans.training.module import GANModule
-
-
-def milliseconds(fn, rounds: int = 20) -> float:
-    for _ in range(3):
-        fn()
-    start = time.perf_counter()
-    for _ in range(rounds):
-        fn()
-    return (time.perf_counter() - start) / rounds * 1000
+from whole_image_layers import milliseconds  # benchmarks/, beside this script
 
 
 def main(recipe: str) -> None:
@@ -63,7 +54,7 @@ def main(recipe: str) -> None:
                      ("D forward, no gradient", discriminator_forward),
                      ("D forward + backward", discriminator_forward_backward),
                      ("D R1 pass (double backward)", r1_pass)):
-        print(f"{name:30s} {milliseconds(fn):7.1f} ms")
+        print(f"{name:30s} {milliseconds(fn, 20):7.1f} ms")
 
 
 if __name__ == "__main__":

@@ -589,6 +589,9 @@ def _check_pairing(recipe: Recipe, dataset, generator, objective, source: str) -
     if paired and data.conditional:
         raise GansError(f"{source}: data.conditional: paired data is conditioned on its input "
                         "images already; set data.conditional: false")
+    if paired and recipe.train.standing_statistics:
+        raise GansError(f"{source}: key 'train.standing_statistics' draws images from fixed "
+                        "latents, and a paired model (pix2pix) has none; set it to 0")
     if paired and recipe.augment.policy:
         raise GansError(f"{source}: key 'augment.policy': augmenting the targets alone would "
                         "break their pairing with the inputs; set augment.policy: [] for "

@@ -186,6 +186,7 @@ def recipe_dict(**data) -> dict:
     ({"model": {"generator": {"name": "dcgan"}}}, "needs an image-to-image generator"),
     ({"data": {"source": "fashion-mnist", "name": "fashion-mnist"}}, "only read by derived"),
     ({"augment": {"policy": ["translation"]}}, "break their pairing"),
+    ({"train": {"standing_statistics": 64}}, "'train.standing_statistics'.*set it to 0"),
 ])
 def test_recipe_checks_pairing(change, message):
     from gans.errors import RecipeError

@@ -472,7 +472,7 @@ class GANModule(pl.LightningModule):
         normalises with batch statistics), so the refresh leaves the run's course unchanged.
         Returns whether the generator holds standing statistics now."""
         count = self.recipe.train.standing_statistics
-        if not count or self.paired:
+        if not count:
             return False
         step = self.trainer.global_step if self._trainer is not None else None
         if step is not None and step == self._standing_at_step:
