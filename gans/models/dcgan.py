@@ -71,7 +71,8 @@ class ConditionalBatchNorm2d(nn.Module):
 class SelfModulatedBatchNorm2d(nn.Module):
     """BatchNorm whose scale and shift are functions of the image's latent (self-modulation,
     Chen et al. 2019): a small MLP per layer, its output layer zero-initialised, so the layer
-    starts as plain BatchNorm."""
+    starts as plain BatchNorm. A class-conditional generator feeds it z beside its class's
+    embedding, as BigGAN's conditional BatchNorm reads both."""
 
     def __init__(self, channels: int, latent_dim: int, hidden: int = 32):
         super().__init__()
@@ -140,17 +141,22 @@ class DCGANGenerator(nn.Module):
         if norm not in GENERATOR_NORMS:
             raise GansError(f"model.generator.norm must be one of {', '.join(GENERATOR_NORMS)}, "
                             f"got {norm!r}")
-        if norm != "batch" and num_classes:
-            raise GansError(f"model.generator.norm {norm} leaves the class-conditional generator "
-                            "no way to read the class (conditional BatchNorm carries it): use "
-                            "norm batch with data.conditional")
+        if norm == "none" and num_classes:
+            raise GansError("model.generator.norm none leaves the class-conditional generator "
+                            "no way to read the class (its BatchNorm carries it): use norm batch "
+                            "or self-modulated with data.conditional")
         batch_norm = norm != "none"
+        self.modulated = norm == "self-modulated"
+        if self.modulated and num_classes:
+            # The class as a second latent of z's size, learned: N(0, 1) at the start, like z.
+            self.class_embedding = nn.Embedding(num_classes, latent_dim)
+        modulation_dim = latent_dim * (2 if self.modulated and num_classes else 1)
 
         def normalize(ch: int) -> nn.Module:
             if not batch_norm:
                 return nn.Identity()
-            if norm == "self-modulated":
-                return SelfModulatedBatchNorm2d(ch, latent_dim)
+            if self.modulated:
+                return SelfModulatedBatchNorm2d(ch, modulation_dim)
             return ConditionalBatchNorm2d(ch, num_classes) if num_classes else nn.BatchNorm2d(ch)
 
         doublings = _num_doublings(resolution)
@@ -162,7 +168,6 @@ class DCGANGenerator(nn.Module):
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        self.modulated = norm == "self-modulated"
         _init_weights(self)
         for m in self.modules():
             if isinstance(m, SelfModulatedBatchNorm2d):
@@ -174,7 +179,9 @@ class DCGANGenerator(nn.Module):
             return self.net(x)
         if self.num_classes:
             check_labels(self, labels, z.size(0))
-        condition = labels if self.num_classes else z.view(z.size(0), self.latent_dim)
+        condition = z.view(z.size(0), self.latent_dim) if self.modulated else labels
+        if self.modulated and self.num_classes:
+            condition = torch.cat([condition, self.class_embedding(labels)], dim=1)
         for layer in self.net:
             modulated = isinstance(layer, (ConditionalBatchNorm2d, SelfModulatedBatchNorm2d))
             x = layer(x, condition) if modulated else layer(x)
