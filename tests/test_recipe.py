@@ -39,8 +39,11 @@ def test_the_full_dcgan_recipes_build_the_generator_their_figures_were_measured_
                 if isinstance(m, (ConditionalBatchNorm2d, SelfModulatedBatchNorm2d))}
 
     assert norms("fashion-mnist-rpgan.yaml") == {SelfModulatedBatchNorm2d}
-    # The conditional generator reads its class through conditional BatchNorm instead.
-    assert norms("fashion-mnist-cond.yaml") == {ConditionalBatchNorm2d}
+    # The conditional generator reads its class through the same modulation, beside z.
+    conditional = load_recipe(REPO / "recipes" / "dcgan" / "fashion-mnist-cond.yaml")
+    generator, _ = build_networks(conditional)
+    assert norms("fashion-mnist-cond.yaml") == {SelfModulatedBatchNorm2d}
+    assert generator.class_embedding.num_embeddings == 10
 
 
 def test_the_quickstart_tracks_the_fid_of_its_last_step():
