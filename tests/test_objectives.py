@@ -67,6 +67,9 @@ def test_a_users_objective_plugs_in_by_dotted_path(tmp_path, image_folder):
     ({"name": "rpgan", "pairs": "every"}, "key 'loss.pairs' must be one of index, all"),
     ({"name": "non-saturating", "r1_every": 0}, "key 'loss.r1_every' must be at least 1"),
     ({"name": "hinge", "pl_weight": 1.0}, "needs a style generator"),
+    ({"name": "rpgan", "top_k": 0}, "key 'loss.top_k' must be the fraction of fakes kept, in (0, 1]"),
+    ({"name": "hinge", "top_k": 1.5}, "key 'loss.top_k' must be the fraction of fakes kept"),
+    ({"name": "rpgan-bcr", "top_k_kimg": -1}, "key 'loss.top_k_kimg' must not be negative"),
 ])
 def test_bad_objective_keys_are_one_line_errors(tmp_path, loss, fragment):
     with pytest.raises(GansError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
@@ -76,7 +79,8 @@ def test_bad_objective_keys_are_one_line_errors(tmp_path, loss, fragment):
 def test_old_recipes_keep_their_loss_section_and_get_every_key():
     recipe = validate({"loss": {"name": "wgan-gp", "r1_gamma": 1, "r1_every": 4}})
     assert recipe.loss == {"name": "wgan-gp", "r1_gamma": 1, "r1_every": 4, "pl_weight": 0.0,
-                           "pl_every": 4, "gp_weight": 10.0, "pl_through_mapping": False}
+                           "pl_every": 4, "gp_weight": 10.0, "pl_through_mapping": False,
+                           "top_k": 1.0, "top_k_kimg": 4000.0}
     assert validate({}).loss["name"] == "non-saturating"
 
 
@@ -188,6 +192,54 @@ def test_reusing_the_real_logits_saves_one_discriminator_forward_per_step(tmp_pa
         train_module(tmp_path / str(reuse), raw, module)
         calls[reuse] = len(forwards)
     assert calls[False] == 2 * 4 and calls[True] == 2 * 3  # reals, fakes; fakes, reals for G
+
+
+def test_top_k_learns_from_the_fakes_the_discriminator_scores_highest():
+    """Sinha et al. 2020: the generator's loss keeps the k fakes D rates most real (here k = 2
+    of 4) and the reals paired with them; the dropped fakes get no gradient."""
+    real = torch.tensor([[1.0, 2.0, 0.0, -1.0], [0.5, 0.0, 1.0, 2.0],
+                         [0.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]]).view(4, 4, 1, 1)
+    fake = torch.tensor([[0.0, 1.0, -1.0, 3.0], [2.0, 1.0, 0.0, 0.0],
+                         [0.0, 0.0, 2.0, 0.0], [1.0, 0.0, 0.0, 1.0]]).view(4, 4, 1, 1)
+    softplus = torch.nn.functional.softplus
+    for name, by_hand in (("rpgan", lambda r, f: softplus(r - f).mean()),
+                          ("non-saturating", lambda r, f: softplus(-f).mean())):
+        leaf = fake.clone().requires_grad_(True)
+        ctx = context(real, leaf, ())
+        real_logits, fake_logits = (t.detach() for t in ctx.d_logits())
+        kept = fake_logits.argsort(descending=True)[:2]
+        assert sorted(kept.tolist()) == [0, 2]  # scores 3.25, 1, 8 and 0.75
+        objective = OBJECTIVES.get(name)(top_k=0.5, top_k_kimg=0)
+        g = objective.g_main(ctx)["g_adversarial"]
+        assert g.item() == pytest.approx(by_hand(real_logits[kept], fake_logits[kept]).item())
+        everything = OBJECTIVES.get(name)().g_main(context(real, fake, ()))["g_adversarial"]
+        assert g.item() != pytest.approx(everything.item())
+        g.backward()
+        reached = leaf.grad.flatten(1).abs().sum(1) > 0
+        assert reached.tolist() == [True, False, True, False], name
+        assert "top-k to 0.5 of the fakes" in objective.describe()
+        assert objective.logged() == {"loss/top_k_fraction": 0.5}
+
+
+def test_top_k_keeps_every_fake_at_first_then_falls_to_its_floor():
+    from gans.objectives.base import TopK
+
+    schedule = TopK(0.5, 600)
+    assert [schedule.fraction(k) for k in (0, 300, 600, 1200)] == [1.0, 0.75, 0.5, 0.5]
+    logits = torch.arange(64.0)
+    assert len(schedule.kept(logits, 0)) == 64
+    assert sorted(schedule.kept(logits, 300).tolist()) == list(range(16, 64))
+    assert TopK().kept(logits, 10_000) is None and not TopK().active  # 1 keeps every fake
+
+
+def test_top_k_trains_and_logs_the_fraction_it_kept(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder, steps=4, log_every=1)
+    raw["model"]["discriminator"]["norm"] = "none"
+    # Batches of 8 (0.008 kimg): a quarter less per batch, to its floor from the third step on.
+    raw["loss"] = {"name": "rpgan", "gamma": 0.1, "top_k": 0.5, "top_k_kimg": 0.016}
+    run_dir = train(tmp_path, raw)
+    assert scalars(run_dir, "loss/top_k_fraction") == pytest.approx([1.0, 0.75, 0.5, 0.5])
+    assert all(v == v for v in scalars(run_dir, "loss/g_adversarial"))
 
 
 def test_penalties_at_the_original_images_differentiate_through_the_augmentation():

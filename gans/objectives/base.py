@@ -86,7 +86,8 @@ class StepContext:
 
     def __init__(self, module: nn.Module, real: Tensor, real_labels: Optional[Tensor],
                  z: Tensor, fake_labels: Optional[Tensor], fake: Tensor,
-                 input_grad: frozenset = frozenset(), grad_through_augment: bool = False):
+                 input_grad: frozenset = frozenset(), grad_through_augment: bool = False,
+                 kimg: float = 0.0):
         self.module = module  # the GANModule: latent streams, networks, augmentation
         self.generator: nn.Module = module.generator
         self.discriminator: nn.Module = module.discriminator
@@ -97,6 +98,7 @@ class StepContext:
         self.z, self.fake_labels, self.fake = z, fake_labels, fake
         self.input_grad = input_grad
         self.grad_through_augment = grad_through_augment  # augment.penalties_at: original
+        self.kimg = kimg  # thousands of real images shown before this step, over all processes
         self._d_logits: Optional[tuple] = None
         self._g_logits: Optional[Tensor] = None
         self._g_real_logits: Optional[Tensor] = None
@@ -185,6 +187,47 @@ class ObjectiveKeyError(ValueError):
     def __init__(self, key: str, message: str):
         super().__init__(f"key 'loss.{key}' {message}")
         self.key = key
+
+
+class TopK:
+    """Top-k generator updates (Sinha et al. 2020): the generator learns only from the fakes
+    the discriminator scores most real, the rest of the batch dropped from its loss.
+
+    Early on every fake counts, so the generator first spreads over the data; the kept fraction
+    then falls linearly to `floor` over `kimg` thousand images and stays there. The paper
+    multiplies k by 0.99 per epoch down to half the batch, which on a 60,000-image dataset
+    reaches one half after about 4,100 kimg.
+    """
+
+    def __init__(self, floor: float = 1.0, kimg: float = 4000.0):
+        check(0.0 < floor <= 1.0, "top_k",
+              f"must be the fraction of fakes kept, in (0, 1] (1 keeps all), got {floor}")
+        check(kimg >= 0.0, "top_k_kimg", f"must not be negative, got {kimg}")
+        self.floor, self.kimg = floor, kimg
+        self.last_fraction = 1.0
+
+    @property
+    def active(self) -> bool:
+        return self.floor < 1.0
+
+    def fraction(self, kimg: float) -> float:
+        if self.kimg == 0.0:
+            return self.floor
+        return max(self.floor, 1.0 - (1.0 - self.floor) * kimg / self.kimg)
+
+    def kept(self, fake_logits: Tensor, kimg: float) -> Optional[Tensor]:
+        """Indices of the fakes to learn from, the highest-scored first; None keeps all."""
+        if not self.active:
+            return None
+        self.last_fraction = self.fraction(kimg)
+        k = max(1, round(self.last_fraction * fake_logits.size(0)))
+        return fake_logits.detach().topk(k).indices
+
+    def describe(self) -> str:
+        return f"top-k to {self.floor:g} of the fakes over {self.kimg:g} kimg" if self.active else ""
+
+    def logged(self) -> dict:
+        return {"loss/top_k_fraction": self.last_fraction} if self.active else {}
 
 
 def lazy_weight(weight: float, every: int) -> float:

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from gans.models.base import StyleGenerator
 from gans.objectives import losses
-from gans.objectives.base import Objective, Phase, StepContext, check, lazy_weight
+from gans.objectives.base import Objective, Phase, StepContext, TopK, check, lazy_weight
 from gans.registry import OBJECTIVES
 
 
@@ -31,8 +31,10 @@ class Adversarial(Objective):
     gradient_penalty = False
 
     def __init__(self, r1_gamma: float = 0.0, r1_every: int = 1, pl_weight: float = 0.0,
-                 pl_every: int = 4, gp_weight: float = 10.0, pl_through_mapping: bool = False):
+                 pl_every: int = 4, gp_weight: float = 10.0, pl_through_mapping: bool = False,
+                 top_k: float = 1.0, top_k_kimg: float = 4000.0):
         super().__init__()
+        self.top_k = TopK(top_k, top_k_kimg)
         for key, value in (("r1_gamma", r1_gamma), ("pl_weight", pl_weight),
                            ("gp_weight", gp_weight)):
             check(value >= 0, key, f"must not be negative, got {value}")
@@ -65,6 +67,8 @@ class Adversarial(Objective):
             parts.append(f"gradient penalty {self.gp_weight:g}")
         if self.pl_weight:
             parts.append(f"path length {self.pl_weight:g} every {self.pl_every}")
+        if self.top_k.active:
+            parts.append(self.top_k.describe())
         return ", ".join(parts)
 
     def d_main(self, ctx: StepContext) -> dict:
@@ -84,7 +88,9 @@ class Adversarial(Objective):
         return {"gp": self.gp_weight * losses.gradient_penalty(discriminator, real.detach(), fake)}
 
     def g_main(self, ctx: StepContext) -> dict:
-        return {"g_adversarial": self.g_loss(ctx.g_logits())}
+        fake_logits = ctx.g_logits()
+        kept = self.top_k.kept(fake_logits, ctx.kimg)
+        return {"g_adversarial": self.g_loss(fake_logits if kept is None else fake_logits[kept])}
 
     def g_path_length(self, ctx: StepContext) -> dict:
         """(|J_w^T y| - running mean)^2 on half a batch of fresh latents (StyleGAN2's Greg).
@@ -106,7 +112,8 @@ class Adversarial(Objective):
         return {"path_length": penalty * lazy_weight(self.pl_weight, self.pl_every)}
 
     def logged(self) -> dict:
-        return {"loss/path_length_mean": self.pl_mean} if self.pl_weight > 0 else {}
+        path_length = {"loss/path_length_mean": self.pl_mean} if self.pl_weight > 0 else {}
+        return {**path_length, **self.top_k.logged()}
 
 
 @OBJECTIVES.register("non-saturating")

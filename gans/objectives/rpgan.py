@@ -14,12 +14,15 @@ Phases:
 that update, instead of scoring the reals again with the updated D: one discriminator
 forward fewer per generator step. The generator's gradient flows through D(fake) alone, so
 D(real) only sets how much each pair weighs.
+
+`top_k` < 1: Gmain keeps only the pairs whose fakes D scores highest (Sinha et al. 2020;
+gans/objectives/base.py, `TopK`); with `pairs: all` those fakes still meet every real.
 """
 
 from __future__ import annotations
 
 from gans.objectives import losses
-from gans.objectives.base import Objective, Phase, StepContext, check, lazy_weight
+from gans.objectives.base import Objective, Phase, StepContext, TopK, check, lazy_weight
 from gans.registry import OBJECTIVES
 
 # "index": real i against fake i (R3GAN); "all": every real against every fake of the batch.
@@ -29,8 +32,10 @@ PAIRINGS = ("index", "all")
 @OBJECTIVES.register("rpgan")
 class RpGAN(Objective):
     def __init__(self, gamma: float = 1.0, r2: bool = True, reg_every: int = 1,
-                 pairs: str = "index", reuse_real_logits: bool = False):
+                 pairs: str = "index", reuse_real_logits: bool = False, top_k: float = 1.0,
+                 top_k_kimg: float = 4000.0):
         super().__init__()
+        self.top_k = TopK(top_k, top_k_kimg)
         check(gamma >= 0, "gamma", f"must not be negative, got {gamma}")
         check(reg_every >= 1, "reg_every", f"must be at least 1, got {reg_every}")
         check(pairs in PAIRINGS, "pairs", f"must be one of {', '.join(PAIRINGS)}, got {pairs!r}")
@@ -50,7 +55,11 @@ class RpGAN(Objective):
         if self.reuse_real_logits:
             pairing += ", real logits of the D update"
         return f"rpgan{pairing}, {regs} gamma {self.gamma:g}" + (
-            f" every {self.reg_every}" if self.reg_every > 1 else "")
+            f" every {self.reg_every}" if self.reg_every > 1 else "") + (
+            f", {self.top_k.describe()}" if self.top_k.active else "")
+
+    def logged(self) -> dict:
+        return self.top_k.logged()
 
     def d_main(self, ctx: StepContext) -> dict:
         real_logits, fake_logits = ctx.d_logits()
@@ -67,5 +76,11 @@ class RpGAN(Objective):
     def g_main(self, ctx: StepContext) -> dict:
         real_logits = (ctx.d_logits()[0].detach() if self.reuse_real_logits
                        else ctx.g_real_logits())
-        return {"g_adversarial": losses.relativistic_g(real_logits, ctx.g_logits(),
+        fake_logits = ctx.g_logits()
+        kept = self.top_k.kept(fake_logits, ctx.kimg)
+        if kept is not None:
+            fake_logits = fake_logits[kept]
+            if not self.all_pairs:
+                real_logits = real_logits[kept]
+        return {"g_adversarial": losses.relativistic_g(real_logits, fake_logits,
                                                        self.all_pairs)}

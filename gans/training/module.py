@@ -283,7 +283,8 @@ class GANModule(pl.LightningModule):
             fake = self.fakes(z, labels)
         ctx = StepContext(self, real, real_labels, z, labels, fake, input_grad=frozenset(
             name for phase in phases["discriminator"] for name in phase.input_grad),
-            grad_through_augment=self.recipe.augment.penalties_at == "original")
+            grad_through_augment=self.recipe.augment.penalties_at == "original",
+            kimg=clock.kimg(step))
 
         d_loss, d_grad_norm, d_terms = self.update("discriminator", phases["discriminator"], ctx)
         if self.augment.adaptive and ctx.computed_d_logits is not None:
