@@ -9,7 +9,7 @@ import torch
 from conftest import straight_and_killed_then_resumed, tiny_recipe
 from gans.errors import GansError
 from gans.recipe import validate
-from gans.training.module import lr_scale
+from gans.training.module import lr_scale, unfinished_decay
 
 
 def schedule(name, decay_start=0.0, final_lr_scale=0.0):
@@ -60,3 +60,36 @@ def test_a_killed_run_resumes_on_the_same_learning_rate_curve(tmp_path, image_fo
         g_lr, d_lr = (state["param_groups"][0]["lr"] for state in checkpoint["optimizer_states"])
         assert g_lr == pytest.approx(1e-3 * last_scale)
         assert d_lr == pytest.approx(2e-4 * last_scale)
+
+
+@pytest.mark.parametrize("optim, done", [
+    (schedule("constant"), 10),            # nothing decays
+    (schedule("linear", decay_start=0.7), 100),  # the decay ran to its end
+])
+def test_no_word_about_the_decay_when_there_is_none_to_miss(optim, done):
+    assert unfinished_decay(optim, done, 100) is None
+
+
+def test_a_run_stopped_mid_decay_is_told_where_its_rates_were():
+    message = unfinished_decay(schedule("linear", decay_start=0.5, final_lr_scale=0.1), 75, 100)
+    assert "\n" not in message
+    assert "step 75 of train.steps 100" in message
+    assert "0.55 of the recipe's, not 0.1" in message  # halfway down from 1 to 0.1
+    assert "trainer.max_time" in message
+
+
+def test_a_run_that_max_time_stops_before_its_decay_ends_says_so(tmp_path, image_folder, capsys):
+    import yaml
+
+    from gans.cli import main
+
+    raw = tiny_recipe(tmp_path, image_folder, steps=1_000_000, checkpoint_every=1_000_000,
+                      sample_every=1_000_000, log_every=1_000)
+    raw["optim"] = {"schedule": "linear", "decay_start": 0.5}
+    raw["trainer"]["max_time"] = "00:00:00:01"
+    recipe = tmp_path / "timed.yaml"
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe), "--out", str(tmp_path / "runs")]) == 0
+    err = capsys.readouterr().err
+    assert "before its learning-rate decay (optim.schedule: linear) ended" in err
+    assert "1.00 of the recipe's" in err  # a second is far from half a million steps

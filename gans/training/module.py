@@ -75,6 +75,19 @@ def lr_scale(optim, progress: float) -> float:
     return optim.final_lr_scale + (1.0 - optim.final_lr_scale) * shape
 
 
+def unfinished_decay(optim, g_steps_done: int, steps: int) -> Optional[str]:
+    """What to tell the user of a run that stopped before train.steps (trainer.max_time, most
+    often) while its learning rates were still decaying, or None: the decay follows the steps,
+    not the clock, so such a run ends at a higher rate than its recipe meant."""
+    if optim.schedule == "constant" or g_steps_done >= steps:
+        return None
+    scale = lr_scale(optim, g_steps_done / steps)
+    return (f"the run stopped at generator step {g_steps_done:,} of train.steps {steps:,}, "
+            f"before its learning-rate decay (optim.schedule: {optim.schedule}) ended: the "
+            f"rates were at {scale:.2f} of the recipe's, not {optim.final_lr_scale:g}; set "
+            f"train.steps to what fits in trainer.max_time, or resume with more time to finish it")
+
+
 class TrainingDiverged(GansError):
     """A loss or gradient became NaN or infinite; nothing non-finite reached the weights.
     `checkpoint`: the last good checkpoint to roll back to, when there is one."""
