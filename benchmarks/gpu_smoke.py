@@ -63,8 +63,9 @@ def choose_data(out: Path, root: str | None) -> tuple[dict, str]:
     try:
         load_images(DataSection(**fashion, limit=10))
         return fashion, "Fashion-MNIST"
-    except GansError:
-        pass
+    except GansError as missing:
+        if root:  # asked for by name: no quiet fallback to other data
+            sys.exit(f"gpu_smoke: --data-root {root}: {missing}")
     emoji = REPO / "data" / "emoji" / "64"
     if emoji.is_dir() and any(emoji.glob("*.png")):
         return {"name": "folder", "root": str(emoji), "resolution": 64, "channels": 3}, "emoji"
