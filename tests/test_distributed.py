@@ -368,6 +368,21 @@ def test_batchnorm_statistics_stay_identical_across_ranks(tmp_path):
     assert any(states[0][k].abs().sum() > 0 for k in statistics if k.endswith("running_mean"))
 
 
+def test_a_learning_rate_decay_on_the_clock_stays_identical_across_ranks(tmp_path):
+    # Each rank's clock starts on its own; a rate from each would part the weights.
+    raw = recipe_dict(PER_RANK_BATCH, WORLD)
+    unbounded = 10 ** 6
+    raw["train"].update(steps=unbounded, checkpoint_every=unbounded, sample_every=unbounded)
+    raw["metrics"]["fid_every"] = unbounded
+    raw["optim"] = {"schedule": "linear", "final_lr_scale": 0.1}
+    raw["trainer"]["max_time"] = "00:00:00:02"
+    ranks = two_process_run(tmp_path, raw)
+    assert 1 < ranks[0]["g_step"] == ranks[1]["g_step"] < unbounded  # the clock stopped both
+    states = [floats(rank["state"]) for rank in ranks]
+    differ = [k for k in states[0] if not torch.equal(states[0][k], states[1][k])]
+    assert not differ, differ
+
+
 def test_stylegan_lite_with_ada_r1_and_path_length_stays_identical_across_ranks(tmp_path):
     raw = recipe_dict(PER_RANK_BATCH, WORLD)
     small = {"channel_base": 64, "channel_max": 8}

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Timer
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
@@ -63,10 +64,11 @@ def adam_kernels(optim) -> dict:
 
 
 def lr_scale(optim, progress: float) -> float:
-    """The factor on each recipe learning rate at `progress` (generator steps done over
-    train.steps): 1 until `optim.decay_start`, then down to `optim.final_lr_scale` at the end.
+    """The factor on each recipe learning rate at `progress` (the share of the run done, see
+    `GANModule.decay_progress`): 1 until `optim.decay_start`, then down to
+    `optim.final_lr_scale` at the end.
 
-    A function of the step, not an optimizer-side state: a resumed run continues on the same
+    A function of the progress, not an optimizer-side state: a resumed run continues on the same
     curve, and `--resume --set optim.generator.lr=...` or a NaN rollback rescales all of it."""
     if optim.schedule == "constant" or progress <= optim.decay_start:
         return 1.0
@@ -75,17 +77,28 @@ def lr_scale(optim, progress: float) -> float:
     return optim.final_lr_scale + (1.0 - optim.final_lr_scale) * shape
 
 
-def unfinished_decay(optim, g_steps_done: int, steps: int) -> Optional[str]:
-    """What to tell the user of a run that stopped before train.steps (trainer.max_time, most
-    often) while its learning rates were still decaying, or None: the decay follows the steps,
-    not the clock, so such a run ends at a higher rate than its recipe meant."""
-    if optim.schedule == "constant" or g_steps_done >= steps:
+def run_progress(g_steps_done: int, steps: int, time_used: Optional[float] = None,
+                 time_limit: Optional[float] = None) -> float:
+    """The share of the run done: of train.steps, or of trainer.max_time when the clock is
+    further along. A decay so measured ends at whichever limit stops the run, on a slow machine
+    as on a fast one, and under a `gans bench` minutes budget (train.steps unbounded)."""
+    progress = g_steps_done / steps
+    if time_used is not None and time_limit:
+        progress = max(progress, time_used / time_limit)
+    return progress
+
+
+def unfinished_decay(optim, progress: float, g_steps_done: int, steps: int) -> Optional[str]:
+    """What to tell the user of a run that stopped before either of its limits (an interrupt,
+    trainer.max_epochs) while its learning rates were still decaying, or None: it ends at a
+    higher rate than its recipe meant."""
+    if optim.schedule == "constant" or progress >= 1.0:
         return None
-    scale = lr_scale(optim, g_steps_done / steps)
+    scale = lr_scale(optim, progress)
     return (f"the run stopped at generator step {g_steps_done:,} of train.steps {steps:,}, "
-            f"before its learning-rate decay (optim.schedule: {optim.schedule}) ended: the "
-            f"rates were at {scale:.2f} of the recipe's, not {optim.final_lr_scale:g}; set "
-            f"train.steps to what fits in trainer.max_time, or resume with more time to finish it")
+            f"{progress:.0%} of the way, before its learning-rate decay (optim.schedule: "
+            f"{optim.schedule}) ended: the rates were at {scale:.2f} of the recipe's, not "
+            f"{optim.final_lr_scale:g}; resume it to finish the decay")
 
 
 class TrainingDiverged(GansError):
@@ -234,11 +247,28 @@ class GANModule(pl.LightningModule):
         those inside a resumed checkpoint's optimizer state, so `--resume --set
         optim.generator.lr=...` and NaN rollbacks change them."""
         optim = self.recipe.optim
-        scale = lr_scale(optim, g_steps_done / self.recipe.train.steps)
+        scale = lr_scale(optim, self.decay_progress(g_steps_done))
         for optimizer, section in zip(self.trainer.optimizers, (optim.generator,
                                                                 optim.discriminator)):
             for group in optimizer.param_groups:
                 group["lr"] = section.lr * scale
+
+    def decay_progress(self, g_steps_done: int) -> float:
+        """`run_progress` with this run's limits. The clock is Lightning's Timer, the one that
+        stops the run: it starts with training (not with the reference features) and resumes
+        with the time a checkpoint had used. Under DDP the ranks take the furthest clock, so
+        their learning rates, and so their weights, stay equal."""
+        steps = self.recipe.train.steps
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        if self.recipe.optim.schedule == "constant" or timer is None \
+                or timer.time_remaining() is None:
+            return run_progress(g_steps_done, steps)
+        used = timer.time_elapsed()
+        limit = used + timer.time_remaining()  # rounding differs by rank: agree on it too
+        if self.trainer.world_size > 1:
+            used, limit = self.trainer.strategy.reduce(
+                torch.tensor([used, limit], device=self.device), reduce_op="max").tolist()
+        return run_progress(g_steps_done, steps, used, limit)
 
     def seed_step(self) -> None:
         """Every random draw of a batch (latents; noise inputs, style mixing and augmentation

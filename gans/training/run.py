@@ -241,7 +241,8 @@ def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) 
     # Every rank calls it (a collective with a barrier); rank 0 alone writes.
     checkpoints = Path(trainer.checkpoint_callback.dirpath)  # rank 0's, shared in setup
     trainer.save_checkpoint(checkpoints / "last.ckpt", weights_only=False)
-    cut = unfinished_decay(recipe.optim, module.clock.g_steps(trainer.global_step),
+    g_steps_done = module.clock.g_steps(trainer.global_step)
+    cut = unfinished_decay(recipe.optim, module.decay_progress(g_steps_done), g_steps_done,
                            recipe.train.steps)
     if cut is not None and trainer.is_global_zero:
         print(f"gans train: {cut}", file=sys.stderr)
