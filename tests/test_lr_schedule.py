@@ -9,7 +9,7 @@ import torch
 from conftest import straight_and_killed_then_resumed, tiny_recipe
 from gans.errors import GansError
 from gans.recipe import validate
-from gans.training.module import lr_scale, run_progress, unfinished_decay
+from gans.training.module import lr_scale, run_progress
 
 
 def schedule(name, decay_start=0.0, final_lr_scale=0.0):
@@ -72,24 +72,7 @@ def test_the_run_is_as_far_along_as_its_nearer_limit(done, steps, used, limit, e
     assert run_progress(done, steps, used, limit) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("optim, progress", [
-    (schedule("constant"), 0.1),            # nothing decays
-    (schedule("linear", decay_start=0.7), 1.0),  # the decay ran to its end
-])
-def test_no_word_about_the_decay_when_there_is_none_to_miss(optim, progress):
-    assert unfinished_decay(optim, progress, 10, 100) is None
-
-
-def test_a_run_stopped_mid_decay_is_told_where_its_rates_were():
-    message = unfinished_decay(schedule("linear", decay_start=0.5, final_lr_scale=0.1), 0.75,
-                               75, 100)
-    assert "\n" not in message
-    assert "step 75 of train.steps 100, 75% of the way" in message
-    assert "0.55 of the recipe's, not 0.1" in message  # halfway down from 1 to 0.1
-    assert "resume it" in message
-
-
-def test_a_run_that_max_time_stops_ends_its_decay_on_the_clock(tmp_path, image_folder, capsys):
+def test_a_run_that_max_time_stops_ends_its_decay_on_the_clock(tmp_path, image_folder):
     import yaml
 
     from gans.cli import main
@@ -101,11 +84,11 @@ def test_a_run_that_max_time_stops_ends_its_decay_on_the_clock(tmp_path, image_f
     recipe = tmp_path / "timed.yaml"
     recipe.write_text(yaml.safe_dump(raw))
     assert main(["train", str(recipe), "--out", str(tmp_path / "runs")]) == 0
-    assert "learning-rate decay" not in capsys.readouterr().err  # it ended: nothing to say
     last = torch.load(tmp_path / "runs" / "tiny" / "version_0" / "checkpoints" / "last.ckpt",
                       weights_only=True)
-    assert last["global_step"] < 1_000  # the clock stopped it, far from its steps
-    # By the steps alone the rate would still be the recipe's; on the clock, the last batch
-    # started in the second half of the two seconds, so below 0.55 of it, and not below 0.1.
+    assert last["global_step"] < 100_000  # the clock stopped it, far from its steps
+    # By the steps alone the rate would still be above 0.99 of the recipe's. On the clock, the
+    # last batch started after at least a ninth of the two seconds (its first step takes
+    # a fraction of that, even on a loaded machine): below 0.9 of it, and not below 0.1.
     g_lr = last["optimizer_states"][0]["param_groups"][0]["lr"]
-    assert 1e-4 <= g_lr < 0.55e-3
+    assert 1e-4 <= g_lr < 0.9e-3

@@ -88,19 +88,6 @@ def run_progress(g_steps_done: int, steps: int, time_used: Optional[float] = Non
     return progress
 
 
-def unfinished_decay(optim, progress: float, g_steps_done: int, steps: int) -> Optional[str]:
-    """What to tell the user of a run that stopped before either of its limits (an interrupt,
-    trainer.max_epochs) while its learning rates were still decaying, or None: it ends at a
-    higher rate than its recipe meant."""
-    if optim.schedule == "constant" or progress >= 1.0:
-        return None
-    scale = lr_scale(optim, progress)
-    return (f"the run stopped at generator step {g_steps_done:,} of train.steps {steps:,}, "
-            f"{progress:.0%} of the way, before its learning-rate decay (optim.schedule: "
-            f"{optim.schedule}) ended: the rates were at {scale:.2f} of the recipe's, not "
-            f"{optim.final_lr_scale:g}; resume it to finish the decay")
-
-
 class TrainingDiverged(GansError):
     """A loss or gradient became NaN or infinite; nothing non-finite reached the weights.
     `checkpoint`: the last good checkpoint to roll back to, when there is one."""

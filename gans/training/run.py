@@ -39,7 +39,7 @@ from gans.training.callbacks import InterruptCheckpoint, KeptCheckpoints, RunFil
 from gans.training.clock import Clock
 from gans.training.datamodule import GANDataModule
 from gans.training.ddp import GANDDPStrategy
-from gans.training.module import GANModule, TrainingDiverged, unfinished_decay
+from gans.training.module import GANModule, TrainingDiverged
 from gans.training.progress import GeneratorStepsBar
 
 
@@ -241,11 +241,6 @@ def _train_once(recipe: Recipe, out: Path, resume: Optional[Path], trust: bool) 
     # Every rank calls it (a collective with a barrier); rank 0 alone writes.
     checkpoints = Path(trainer.checkpoint_callback.dirpath)  # rank 0's, shared in setup
     trainer.save_checkpoint(checkpoints / "last.ckpt", weights_only=False)
-    g_steps_done = module.clock.g_steps(trainer.global_step)
-    cut = unfinished_decay(recipe.optim, module.decay_progress(g_steps_done), g_steps_done,
-                           recipe.train.steps)
-    if cut is not None and trainer.is_global_zero:
-        print(f"gans train: {cut}", file=sys.stderr)
     return checkpoints.parent
 
 
