@@ -632,6 +632,11 @@ def _check_objective(recipe: Recipe, classes: dict, source: str) -> None:
                             f"model.{net}, and {getattr(recipe.model, net).get('name')!r} has "
                             f"no {', '.join(lacking)}; choose another model.{net} (e.g. "
                             f"stylegan-lite) or set loss.{key}: {off}")
+    for key in objective.scheduled:
+        if recipe.optim.schedule == "constant":
+            raise GansError(f"{source}: key 'loss.{key}' decays along the learning-rate "
+                            "schedule, and optim.schedule is constant; set optim.schedule: "
+                            f"linear or cosine (with optim.decay_start), or loss.{key}: 1")
     defaults = {n: p.default for n, p in inspect.signature(cls).parameters.items()
                 if p.default is not inspect.Parameter.empty
                 and isinstance(p.default, (int, float, bool, str))}

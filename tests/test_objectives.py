@@ -105,10 +105,11 @@ class Quadratic(torch.nn.Module):
         return (self.w * x * x).flatten(1).sum(1)
 
 
-def context(real, fake, input_grad, augment=lambda x: x, penalties_at="augmented"):
+def context(real, fake, input_grad, augment=lambda x: x, penalties_at="augmented",
+            decay_left=1.0):
     module = SimpleNamespace(generator=None, discriminator=Quadratic(), augment=augment)
     return StepContext(module, real, None, None, None, fake, input_grad=frozenset(input_grad),
-                       grad_through_augment=penalties_at == "original")
+                       grad_through_augment=penalties_at == "original", decay_left=decay_left)
 
 
 def test_rpgan_r1_and_r2_are_zero_centred_penalties_on_reals_and_on_fakes():
@@ -132,6 +133,44 @@ def test_rpgan_r1_and_r2_are_zero_centred_penalties_on_reals_and_on_fakes():
     assert d == pytest.approx(torch.nn.functional.softplus(fake_logits - real_logits).mean().item())
     g = objective.g_main(ctx)["g_adversarial"].item()
     assert g == pytest.approx(torch.nn.functional.softplus(real_logits - fake_logits).mean().item())
+
+
+@pytest.mark.parametrize("decay_left, expected_scale", [(1.0, 1.0), (0.5, 0.55), (0.0, 0.1)])
+def test_rpgan_gamma_follows_the_learning_rate_schedule(decay_left, expected_scale):
+    real = torch.tensor([[1.0, 2.0, 0.0, -1.0], [0.5, 0.0, 1.0, 2.0]]).view(2, 4, 1, 1)
+    fake = torch.tensor([[0.0, 1.0, -1.0, 3.0], [2.0, 1.0, 0.0, 0.0]]).view(2, 4, 1, 1)
+    constant = OBJECTIVES.get("rpgan")(gamma=0.3)
+    decaying = OBJECTIVES.get("rpgan")(gamma=0.3, final_gamma_scale=0.1)
+    ctx = lambda: context(real, fake, ("real", "fake"), decay_left=decay_left)  # noqa: E731
+    full, scaled = constant.d_reg(ctx()), decaying.d_reg(ctx())
+    for term in ("r1", "r2"):
+        assert scaled[term].item() == pytest.approx(expected_scale * full[term].item())
+    assert decaying.logged()["loss/gamma"] == pytest.approx(0.3 * expected_scale)
+    assert "loss/gamma" not in constant.logged()
+    assert "to 0.03 on the schedule" in decaying.describe()
+
+
+def test_a_gamma_decay_needs_a_learning_rate_schedule(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder)
+    raw["model"]["discriminator"]["norm"] = "none"
+    raw["loss"] = {"name": "rpgan", "gamma": 0.1, "final_gamma_scale": 0.1}
+    with pytest.raises(GansError, match="loss.final_gamma_scale.*optim.schedule is constant"):
+        validate(raw, "recipe.yaml")
+    raw["optim"] = {"schedule": "linear", "decay_start": 0.5}
+    assert validate(raw, "recipe.yaml").loss["final_gamma_scale"] == 0.1
+    raw["loss"]["final_gamma_scale"] = 1.5
+    with pytest.raises(GansError, match=r"final_gamma_scale.*\[0, 1\]"):
+        validate(raw, "recipe.yaml")
+
+
+def test_a_run_logs_its_gamma_along_the_decay(tmp_path, image_folder):
+    raw = tiny_recipe(tmp_path, image_folder, steps=4, log_every=1)
+    raw["model"]["discriminator"]["norm"] = "none"
+    raw["loss"] = {"name": "rpgan", "gamma": 1.0, "final_gamma_scale": 0.2}
+    raw["optim"] = {"schedule": "linear", "decay_start": 0.5, "final_lr_scale": 0.5}
+    gammas = scalars(train(tmp_path, raw), "loss/gamma")
+    # Steps 0-3 of 4: progress 0, 0.25, 0.5 (the decay's start), then 0.75, half-way down.
+    assert gammas == pytest.approx([1.0, 1.0, 1.0, 0.6])
 
 
 def test_rpgan_with_all_pairs_scores_every_real_against_every_fake():

@@ -59,6 +59,10 @@ class Objective(nn.Module):
     """
 
     requires: dict = {}
+    # The loss keys that decay a weight along optim.schedule (as set, e.g. final_gamma_scale
+    # below 1): recipe validation refuses them under a constant schedule, where they would do
+    # nothing.
+    scheduled: tuple = ()
     # True: the objective compares each output with its target (an L1 term), so it needs
     # paired data, whose fakes are made from the reals' own input images.
     paired: bool = False
@@ -87,7 +91,7 @@ class StepContext:
     def __init__(self, module: nn.Module, real: Tensor, real_labels: Optional[Tensor],
                  z: Tensor, fake_labels: Optional[Tensor], fake: Tensor,
                  input_grad: frozenset = frozenset(), grad_through_augment: bool = False,
-                 kimg: float = 0.0):
+                 kimg: float = 0.0, decay_left: float = 1.0):
         self.module = module  # the GANModule: latent streams, networks, augmentation
         self.generator: nn.Module = module.generator
         self.discriminator: nn.Module = module.discriminator
@@ -99,6 +103,9 @@ class StepContext:
         self.input_grad = input_grad
         self.grad_through_augment = grad_through_augment  # augment.penalties_at: original
         self.kimg = kimg  # thousands of real images shown before this step, over all processes
+        # Where the learning-rate schedule is (optim.schedule): 1 until optim.decay_start, 0 at
+        # the run's end; weights that decay with it take `along_decay`.
+        self.decay_left = decay_left
         self._d_logits: Optional[tuple] = None
         self._g_logits: Optional[Tensor] = None
         self._g_real_logits: Optional[Tensor] = None
@@ -228,6 +235,12 @@ class TopK:
 
     def logged(self) -> dict:
         return {"loss/top_k_fraction": self.last_fraction} if self.active else {}
+
+
+def along_decay(final_scale: float, decay_left: float) -> float:
+    """A factor on the learning-rate schedule's curve: 1 before its decay, `final_scale` at the
+    run's end. The learning rates take it (optim.final_lr_scale), and so can a loss weight."""
+    return final_scale + (1.0 - final_scale) * decay_left
 
 
 def lazy_weight(weight: float, every: int) -> float:

@@ -28,10 +28,10 @@ class RpGANConsistency(RpGAN):
     def __init__(self, gamma: float = 1.0, r2: bool = True, reg_every: int = 1,
                  pairs: str = "index", reuse_real_logits: bool = False, top_k: float = 1.0,
                  top_k_kimg: float = 4000.0, cr_weight: float = 10.0, cr_every: int = 1,
-                 cr_shift: float = 0.125):
+                 cr_shift: float = 0.125, final_gamma_scale: float = 1.0):
         super().__init__(gamma=gamma, r2=r2, reg_every=reg_every, pairs=pairs,
                          reuse_real_logits=reuse_real_logits, top_k=top_k,
-                         top_k_kimg=top_k_kimg)
+                         top_k_kimg=top_k_kimg, final_gamma_scale=final_gamma_scale)
         check(cr_weight >= 0, "cr_weight", f"must not be negative, got {cr_weight}")
         check(cr_every >= 1, "cr_every", f"must be at least 1, got {cr_every}")
         check(0 < cr_shift < 0.5, "cr_shift",

@@ -15,6 +15,10 @@ that update, instead of scoring the reals again with the updated D: one discrimi
 forward fewer per generator step. The generator's gradient flows through D(fake) alone, so
 D(real) only sets how much each pair weighs.
 
+`final_gamma_scale` < 1: gamma decays with the learning rates, on optim.schedule's curve, to
+gamma x final_gamma_scale at the run's end, as R3GAN's training configurations decay gamma
+with the learning rate.
+
 `top_k` < 1: Gmain keeps only the pairs whose fakes D scores highest (Sinha et al. 2020;
 gans/objectives/base.py, `TopK`); with `pairs: all` those fakes still meet every real.
 """
@@ -22,7 +26,8 @@ gans/objectives/base.py, `TopK`); with `pairs: all` those fakes still meet every
 from __future__ import annotations
 
 from gans.objectives import losses
-from gans.objectives.base import Objective, Phase, StepContext, TopK, check, lazy_weight
+from gans.objectives.base import (Objective, Phase, StepContext, TopK, along_decay, check,
+                                  lazy_weight)
 from gans.registry import OBJECTIVES
 
 # "index": real i against fake i (R3GAN); "all": every real against every fake of the batch.
@@ -33,10 +38,16 @@ PAIRINGS = ("index", "all")
 class RpGAN(Objective):
     def __init__(self, gamma: float = 1.0, r2: bool = True, reg_every: int = 1,
                  pairs: str = "index", reuse_real_logits: bool = False, top_k: float = 1.0,
-                 top_k_kimg: float = 4000.0):
+                 top_k_kimg: float = 4000.0, final_gamma_scale: float = 1.0):
         super().__init__()
         self.top_k = TopK(top_k, top_k_kimg)
         check(gamma >= 0, "gamma", f"must not be negative, got {gamma}")
+        check(0 <= final_gamma_scale <= 1, "final_gamma_scale",
+              f"must be in [0, 1] (1 keeps gamma constant), got {final_gamma_scale}")
+        self.final_gamma_scale = final_gamma_scale
+        self.gamma_now = gamma  # at the last Dreg, for the logs
+        if final_gamma_scale < 1 and gamma > 0:
+            self.scheduled = ("final_gamma_scale",)
         check(reg_every >= 1, "reg_every", f"must be at least 1, got {reg_every}")
         check(pairs in PAIRINGS, "pairs", f"must be one of {', '.join(PAIRINGS)}, got {pairs!r}")
         self.gamma, self.r2, self.reg_every = gamma, r2, reg_every
@@ -55,11 +66,14 @@ class RpGAN(Objective):
         if self.reuse_real_logits:
             pairing += ", real logits of the D update"
         return f"rpgan{pairing}, {regs} gamma {self.gamma:g}" + (
+            f" to {self.gamma * self.final_gamma_scale:g} on the schedule"
+            if self.scheduled else "") + (
             f" every {self.reg_every}" if self.reg_every > 1 else "") + (
             f", {self.top_k.describe()}" if self.top_k.active else "")
 
     def logged(self) -> dict:
-        return self.top_k.logged()
+        return {**self.top_k.logged(), **({"loss/gamma": self.gamma_now} if self.scheduled
+                                          else {})}
 
     def d_main(self, ctx: StepContext) -> dict:
         real_logits, fake_logits = ctx.d_logits()
@@ -67,7 +81,8 @@ class RpGAN(Objective):
 
     def d_reg(self, ctx: StepContext) -> dict:
         real_logits, fake_logits = ctx.d_logits()
-        weight = lazy_weight(0.5 * self.gamma, self.reg_every)
+        self.gamma_now = self.gamma * along_decay(self.final_gamma_scale, ctx.decay_left)
+        weight = lazy_weight(0.5 * self.gamma_now, self.reg_every)
         terms = {"r1": weight * losses.zero_centred_penalty(ctx.d_real, real_logits)}
         if self.r2:
             terms["r2"] = weight * losses.zero_centred_penalty(ctx.d_fake, fake_logits)

@@ -31,7 +31,7 @@ from gans import data
 from gans.errors import GansError
 from gans.models.build import build_networks
 from gans.objectives.augment import Augment
-from gans.objectives.base import NETWORKS, Phase, StepContext, build_objective, due
+from gans.objectives.base import NETWORKS, Phase, StepContext, along_decay, build_objective, due
 from gans.recipe import Recipe, as_recipe, deep_merge, validate
 from gans.training.clock import Clock
 
@@ -63,18 +63,23 @@ def adam_kernels(optim) -> dict:
             "fused": {"foreach": False, "fused": True}}[optim.implementation]
 
 
-def lr_scale(optim, progress: float) -> float:
-    """The factor on each recipe learning rate at `progress` (the share of the run done, see
-    `GANModule.decay_progress`): 1 until `optim.decay_start`, then down to
-    `optim.final_lr_scale` at the end.
+def decay_left(optim, progress: float) -> float:
+    """How much of the learning-rate decay is still ahead at `progress` (the share of the run
+    done, see `GANModule.decay_progress`): 1 until `optim.decay_start`, then down to 0 at the
+    end, linear or cosine.
 
     A function of the progress, not an optimizer-side state: a resumed run continues on the same
     curve, and `--resume --set optim.generator.lr=...` or a NaN rollback rescales all of it."""
     if optim.schedule == "constant" or progress <= optim.decay_start:
         return 1.0
     t = min(1.0, (progress - optim.decay_start) / (1.0 - optim.decay_start))
-    shape = (1.0 - t) if optim.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
-    return optim.final_lr_scale + (1.0 - optim.final_lr_scale) * shape
+    return (1.0 - t) if optim.schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def lr_scale(optim, progress: float) -> float:
+    """The factor on each recipe learning rate at `progress`: 1 until `optim.decay_start`,
+    then down to `optim.final_lr_scale` at the end."""
+    return along_decay(optim.final_lr_scale, decay_left(optim, progress))
 
 
 def run_progress(g_steps_done: int, steps: int, time_used: Optional[float] = None,
@@ -86,6 +91,11 @@ def run_progress(g_steps_done: int, steps: int, time_used: Optional[float] = Non
     if time_used is not None and time_limit:
         progress = max(progress, time_used / time_limit)
     return progress
+
+
+def run_clock(trainer) -> Optional[Timer]:
+    """Lightning's Timer of `trainer.max_time`, the one that stops the run; None without it."""
+    return next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
 
 
 class TrainingDiverged(GansError):
@@ -229,16 +239,19 @@ class GANModule(pl.LightningModule):
             for group in optimizer.param_groups:
                 group.update(adam_kernels(self.recipe.optim))  # a checkpoint's stay behind
 
-    def set_learning_rates(self, g_steps_done: int) -> None:
+    def set_learning_rates(self, g_steps_done: int) -> float:
         """The recipe's learning rates on its schedule, set before every batch: they win over
         those inside a resumed checkpoint's optimizer state, so `--resume --set
-        optim.generator.lr=...` and NaN rollbacks change them."""
+        optim.generator.lr=...` and NaN rollbacks change them. Returns the schedule's
+        `decay_left`, for the loss weights that decay with it."""
         optim = self.recipe.optim
-        scale = lr_scale(optim, self.decay_progress(g_steps_done))
+        progress = self.decay_progress(g_steps_done)
+        scale = lr_scale(optim, progress)
         for optimizer, section in zip(self.trainer.optimizers, (optim.generator,
                                                                 optim.discriminator)):
             for group in optimizer.param_groups:
                 group["lr"] = section.lr * scale
+        return decay_left(optim, progress)
 
     def decay_progress(self, g_steps_done: int) -> float:
         """`run_progress` with this run's limits. The clock is Lightning's Timer, the one that
@@ -246,7 +259,7 @@ class GANModule(pl.LightningModule):
         with the time a checkpoint had used. Under DDP the ranks take the furthest clock, so
         their learning rates, and so their weights, stay equal."""
         steps = self.recipe.train.steps
-        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        timer = run_clock(self.trainer)
         if self.recipe.optim.schedule == "constant" or timer is None \
                 or timer.time_remaining() is None:
             return run_progress(g_steps_done, steps)
@@ -304,7 +317,7 @@ class GANModule(pl.LightningModule):
         phases = {net: [p for p in self.objective.phases
                         if p.network == net and due(p, updates_done[net])] for net in NETWORKS}
         log_now = g_update_now and (updates_done["generator"] + 1) % self.recipe.train.log_every == 0
-        self.set_learning_rates(updates_done["generator"])
+        schedule_left = self.set_learning_rates(updates_done["generator"])
 
         self.seed_step()
         z, labels = self.fake_inputs(real.size(0), real_labels)
@@ -314,7 +327,7 @@ class GANModule(pl.LightningModule):
         ctx = StepContext(self, real, real_labels, z, labels, fake, input_grad=frozenset(
             name for phase in phases["discriminator"] for name in phase.input_grad),
             grad_through_augment=self.recipe.augment.penalties_at == "original",
-            kimg=clock.kimg(step))
+            kimg=clock.kimg(step), decay_left=schedule_left)
 
         d_loss, d_grad_norm, d_terms = self.update("discriminator", phases["discriminator"], ctx)
         if self.augment.adaptive and ctx.computed_d_logits is not None:
