@@ -27,6 +27,8 @@ def test_the_full_dcgan_recipes_keep_their_measured_settings_whatever_the_quicks
         assert full.train.batch_size == 64
         assert full.model.discriminator["width"] == 64
         assert full.optim.generator.lr == full.optim.discriminator.lr == pytest.approx(1e-3)
+        assert (full.optim.schedule, full.optim.decay_start, full.optim.final_lr_scale) == (
+            "linear", pytest.approx(0.7), pytest.approx(0.1))
 
 
 def test_the_full_dcgan_recipes_build_the_generator_their_figures_were_measured_with():
