@@ -34,6 +34,7 @@ def test_a_time_budget_shows_the_clocks_end_not_the_unbounded_steps(tmp_path, im
     out = capfd.readouterr().out  # where Lightning's bar writes
     shown = re.findall(r"generator steps:\s+(\d+)%\|[^|]*\| (\d+)/(\d+)", out)
     assert shown, "no progress bar"
-    percent, step, last = map(int, shown[-1])
+    _, step, last = map(int, shown[-1])
     assert last < 1_000_000 and step <= last
-    assert percent >= 90  # the clock ran out: the bar is at its end
+    # The clock ran out: the bar is at its end (within a step, on however few steps it made).
+    assert last - step <= max(1, last // 10)

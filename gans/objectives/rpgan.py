@@ -66,9 +66,9 @@ class RpGAN(Objective):
         if self.reuse_real_logits:
             pairing += ", real logits of the D update"
         return f"rpgan{pairing}, {regs} gamma {self.gamma:g}" + (
-            f" to {self.gamma * self.final_gamma_scale:g} on the schedule"
-            if self.scheduled else "") + (
             f" every {self.reg_every}" if self.reg_every > 1 else "") + (
+            f", to {self.gamma * self.final_gamma_scale:g} on the schedule"
+            if self.scheduled else "") + (
             f", {self.top_k.describe()}" if self.top_k.active else "")
 
     def logged(self) -> dict:
