@@ -141,9 +141,35 @@ def test_conditional_self_modulated_generator_reads_the_class_through_its_modula
         g(z)
 
 
+@pytest.mark.parametrize("norm", ["batch", "self-modulated", "none"])
+def test_full_resolution_stage_makes_the_image_with_a_3x3_convolution(norm):
+    torch.manual_seed(0)
+    g = DCGANGenerator(latent_dim=12, width=8, resolution=32, norm=norm, full_res_width=4)
+    last_transposed = [m for m in g.net if isinstance(m, torch.nn.ConvTranspose2d)][-1]
+    to_image = g.net[-2]
+    assert (last_transposed.in_channels, last_transposed.out_channels) == (8, 4)
+    assert isinstance(to_image, torch.nn.Conv2d) and to_image.kernel_size == (3, 3)
+    assert (to_image.in_channels, to_image.out_channels) == (4, 1)
+    # The paper's generator plus the stage: 8->4 transposed (4x4), its normalisation and the
+    # 4->1 3x3 convolution, in place of the paper's 8->1 transposed layer.
+    paper = DCGANGenerator(latent_dim=12, width=8, resolution=32, norm=norm)
+    norm_params = {"batch": 2 * 4, "none": 0,
+                   "self-modulated": 12 * 32 + 32 + 32 * 8 + 8}[norm]
+    added = 8 * 4 * 16 + (4 if norm == "none" else 0) + norm_params + 4 * 9 + 1
+    removed = 8 * 1 * 16 + 1
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(g) == count(paper) + added - removed
+    images = g(torch.randn(3, 12))
+    assert images.shape == (3, 1, 32, 32) and images.abs().max() <= 1
+    images.square().sum().backward()
+    assert last_transposed.weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"norm": "layer"}, "norm must be one of batch, self-modulated, none"),
     ({"norm": "none", "num_classes": 3}, "no way to read the class"),
+    ({"full_res_width": -1}, "full_res_width must be 0"),
+    ({"full_res_width": 1.5}, "full_res_width must be 0"),
 ])
 def test_generator_norm_errors_name_the_key(kwargs, message):
     with pytest.raises(GansError, match=message):

@@ -132,12 +132,19 @@ class DCGANGenerator(nn.Module):
     gets a bias instead). Without BatchNorm the quickstart's generator (as of 2026-12-01) read
     37.8 against 31.7 on the 2k check after the same 2,000 steps (docs/performance.md, "A CPU
     without AVX-512"); self-modulated, the full recipe's read 18.33 against 19.92 after 6,000
-    (docs/models.md)."""
+    (docs/models.md). `full_res_width` > 0 adds a stage of that many channels at the full
+    resolution before a 3x3 convolution makes the image; 0 keeps the paper's last layer."""
 
     def __init__(self, latent_dim: int = 100, width: int = 64, channels: int = 1,
-                 resolution: int = 32, num_classes: int = 0, norm: str = "batch"):
+                 resolution: int = 32, num_classes: int = 0, norm: str = "batch",
+                 full_res_width: int = 0):
         super().__init__()
         self.latent_dim, self.num_classes = latent_dim, num_classes
+        if isinstance(full_res_width, bool) or not isinstance(full_res_width, int) \
+                or full_res_width < 0:
+            raise GansError("model.generator.full_res_width must be 0 (the last transposed "
+                            "convolution makes the image) or the channels of a stage at full "
+                            f"resolution, e.g. 16; got {full_res_width!r}")
         if norm not in GENERATOR_NORMS:
             raise GansError(f"model.generator.norm must be one of {', '.join(GENERATOR_NORMS)}, "
                             f"got {norm!r}")
@@ -166,7 +173,16 @@ class DCGANGenerator(nn.Module):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=not batch_norm),
                        normalize(ch // 2), nn.ReLU(True)]
             ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
+        if full_res_width:
+            # The paper's last layer is linear in the half-resolution features, so each pixel
+            # is a weighted sum of a 2x2 neighbourhood of them; a stage at full resolution
+            # with a 3x3 convolution to the image gives the finest scale its own nonlinearity
+            # (the last stage of SNGAN's "standard CNN" generator, Miyato et al. 2018).
+            layers += [nn.ConvTranspose2d(ch, full_res_width, 4, 2, 1, bias=not batch_norm),
+                       normalize(full_res_width), nn.ReLU(True),
+                       nn.Conv2d(full_res_width, channels, 3, 1, 1), nn.Tanh()]
+        else:
+            layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         _init_weights(self)
         for m in self.modules():
