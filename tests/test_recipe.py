@@ -41,11 +41,15 @@ def test_the_full_dcgan_recipes_build_the_generator_their_figures_were_measured_
                 if isinstance(m, (ConditionalBatchNorm2d, SelfModulatedBatchNorm2d))}
 
     assert norms("fashion-mnist-rpgan.yaml") == {SelfModulatedBatchNorm2d}
+    unconditional = load_recipe(REPO / "recipes" / "dcgan" / "fashion-mnist-rpgan.yaml")
+    assert unconditional.model.generator["full_res_width"] == 16
     # The conditional generator reads its class through the same modulation, beside z.
     conditional = load_recipe(REPO / "recipes" / "dcgan" / "fashion-mnist-cond.yaml")
     generator, _ = build_networks(conditional)
     assert norms("fashion-mnist-cond.yaml") == {SelfModulatedBatchNorm2d}
     assert generator.class_embedding.num_embeddings == 10
+    assert conditional.model.generator["full_res_width"] == 0
+    assert conditional.model.generator["width"] == 96
 
 
 def test_the_quickstart_tracks_the_fid_of_its_last_step():
